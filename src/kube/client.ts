@@ -1,0 +1,460 @@
+/**
+ * A small, fast Kubernetes REST client: JSON in and out, HTTP/2 when the server offers it,
+ * a client-side rate limit (client-go's QPS/Burst), and watches as async iterables.
+ *
+ * It deliberately has no model classes and no code generation: callers pass a
+ * {@link ResourceType} and get `kubernetes-types` objects back.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent, type Dispatcher } from 'undici';
+import { KubeApiError, type KubeStatus } from '../errors.ts';
+import { Credentials } from './credentials.ts';
+import type { ClusterConnection } from './kubeconfig.ts';
+import { type KubeList, type KubeObject, type ObjectLocation, type ResourceType, resourcePath } from './resources.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+/** Published on `virtual-kubelet:kube:request` when a request completes (for metrics). */
+export interface RequestCompletedMessage {
+  verb: string;
+  resource: string;
+  subresource: string | undefined;
+  /** HTTP status code, or 0 when no response arrived. */
+  code: number;
+  durationSeconds: number;
+}
+
+/** Diagnostics channel carrying one {@link RequestCompletedMessage} per API request. */
+export const requestChannel = channel('virtual-kubelet:kube:request');
+
+export interface KubeClientOptions {
+  /** Sustained requests per second (client-go `QPS`); 0 disables the limit. Default 200. */
+  qps?: number;
+  /** Requests allowed in a burst (client-go `Burst`). Default 400. */
+  burst?: number;
+  /** Use HTTP/2 when the server offers it. Default true. */
+  http2?: boolean;
+  /** Timeout for one non-watch request, in milliseconds. Default 60 000. */
+  requestTimeoutMs?: number;
+  userAgent?: string;
+}
+
+export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: 'Exact' | 'NotOlderThan';
+  signal?: AbortSignal;
+}
+
+export interface WatchOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion?: string;
+  allowWatchBookmarks?: boolean;
+  /** The server ends the watch after this many seconds. */
+  timeoutSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+  object: T;
+}
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  signal?: AbortSignal;
+}
+
+interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined> | undefined;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal | undefined;
+  /** For metrics: the Kubernetes verb (get, list, watch, create, update, patch, delete). */
+  verb: string;
+  resource: string;
+  subresource?: string | undefined;
+}
+
+/** How many times a 429 / Retry-After answer is retried before it is returned as an error. */
+const MAX_THROTTLE_RETRIES = 10;
+
+export class KubeClient {
+  readonly connection: ClusterConnection;
+  readonly #credentials: Credentials;
+  #dispatcher: Dispatcher;
+  readonly #limiter: TokenBucket;
+  readonly #requestTimeoutMs: number;
+  readonly #userAgent: string;
+  readonly #origin: string;
+  readonly #http2: boolean;
+  #clientCertificateFromExec: string | undefined;
+
+  constructor(connection: ClusterConnection, options: KubeClientOptions = {}) {
+    this.connection = connection;
+    this.#credentials = new Credentials(connection);
+    this.#limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#userAgent = options.userAgent ?? `virtual-kubelet node/${process.versions.node}`;
+    this.#origin = new URL(connection.server).origin;
+    this.#http2 = options.http2 ?? true;
+    this.#dispatcher = this.#createDispatcher(connection.clientCertificateData, connection.clientKeyData);
+  }
+
+  #createDispatcher(cert: Buffer | undefined, key: Buffer | undefined): Dispatcher {
+    const c = this.connection;
+    return new Agent({
+      connect: {
+        ...(c.caData ? { ca: c.caData } : {}),
+        ...(cert ? { cert } : {}),
+        ...(key ? { key } : {}),
+        rejectUnauthorized: !c.insecureSkipTLSVerify,
+        ...(c.tlsServerName ? { servername: c.tlsServerName } : {}),
+      },
+      allowH2: this.#http2,
+      // Watches hold a stream each; keep HTTP/1.1 connections plentiful and HTTP/2 streams unbounded here,
+      // the API server (and our token bucket) set the real limits.
+      connections: this.#http2 ? 4 : 64,
+      keepAliveTimeout: 60_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  /** Closes idle connections; in-flight watches end. */
+  async close(): Promise<void> {
+    await this.#dispatcher.destroy();
+  }
+
+  /** Requests waiting for the rate limiter, for metrics. */
+  get throttled(): number {
+    return this.#limiter.waiting;
+  }
+
+  async #refreshExecClientCertificate(): Promise<void> {
+    if (!this.connection.exec) return;
+    const status = await this.#credentials.execCredential();
+    if (
+      status.clientCertificateData &&
+      status.clientKeyData &&
+      status.clientCertificateData !== this.#clientCertificateFromExec
+    ) {
+      const old = this.#dispatcher;
+      this.#dispatcher = this.#createDispatcher(
+        Buffer.from(status.clientCertificateData),
+        Buffer.from(status.clientKeyData),
+      );
+      this.#clientCertificateFromExec = status.clientCertificateData;
+      void old.close().catch(() => {});
+    }
+  }
+
+  /** Sends one request and returns the raw response; the caller consumes the body. */
+  async #send(method: string, path: string, options: RequestOptions, rateLimited: boolean) {
+    const url = new URL(path, this.#origin);
+    if (options.query) {
+      for (const [key, value] of Object.entries(options.query)) {
+        if (value !== undefined) url.searchParams.set(key, String(value));
+      }
+    }
+    let body: string | undefined;
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      headers['content-type'] = options.contentType ?? 'application/json';
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (rateLimited) await this.#limiter.take(options.signal);
+      await this.#refreshExecClientCertificate();
+      const authorization = await this.#credentials.authorization();
+      if (authorization) headers.authorization = authorization;
+      const started = performance.now();
+      let code = 0;
+      try {
+        const response = await this.#dispatcher.request({
+          origin: this.#origin,
+          path: url.pathname + url.search,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: body ?? null,
+          signal: options.signal ?? null,
+        });
+        code = response.statusCode;
+        if (code === 401 && attempt === 0 && (this.connection.tokenFile || this.connection.exec)) {
+          await response.body.dump();
+          this.#credentials.invalidate();
+          continue;
+        }
+        const retryAfter = retryAfterMs(response.statusCode, response.headers['retry-after']);
+        if (retryAfter !== undefined && attempt < MAX_THROTTLE_RETRIES) {
+          await response.body.dump();
+          await delay(retryAfter, undefined, { signal: options.signal });
+          continue;
+        }
+        return response;
+      } finally {
+        if (requestChannel.hasSubscribers) {
+          requestChannel.publish({
+            verb: options.verb,
+            resource: options.resource,
+            subresource: options.subresource,
+            code,
+            durationSeconds: (performance.now() - started) / 1000,
+          } satisfies RequestCompletedMessage);
+        }
+      }
+    }
+  }
+
+  /** Sends a request and decodes the JSON answer; non-2xx answers throw {@link KubeApiError}. */
+  async request<T>(method: string, path: string, options: RequestOptions): Promise<T> {
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#requestTimeoutMs)])
+      : AbortSignal.timeout(this.#requestTimeoutMs);
+    const response = await this.#send(method, path, { ...options, signal }, true);
+    const text = await response.body.text();
+    if (response.statusCode >= 300) throw apiError(response.statusCode, text, `${method} ${path}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T extends KubeObject>(type: ResourceType<T>, location: ObjectLocation, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', resourcePath(type, location), {
+      verb: 'get',
+      resource: type.plural,
+      subresource: location.subresource,
+      signal,
+    });
+  }
+
+  list<T extends KubeObject>(type: ResourceType<T>, options: ListOptions = {}): Promise<KubeList<T>> {
+    return this.request<KubeList<T>>('GET', resourcePath(type, { namespace: options.namespace }), {
+      verb: 'list',
+      resource: type.plural,
+      signal: options.signal,
+      query: {
+        labelSelector: options.labelSelector,
+        fieldSelector: options.fieldSelector,
+        limit: options.limit,
+        continue: options.continue,
+        resourceVersion: options.resourceVersion,
+        resourceVersionMatch: options.resourceVersionMatch,
+      },
+    });
+  }
+
+  create<T extends KubeObject>(
+    type: ResourceType<T>,
+    object: T,
+    options: { namespace?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const namespace = options.namespace ?? object.metadata?.namespace;
+    return this.request<T>('POST', resourcePath(type, { namespace }), {
+      verb: 'create',
+      resource: type.plural,
+      body: object,
+      signal: options.signal,
+    });
+  }
+
+  /** POSTs to a subresource (`serviceaccounts/token`, `pods/eviction`…) and returns the answer. */
+  createSubresource<R>(
+    type: ResourceType,
+    location: Required<Pick<ObjectLocation, 'name' | 'subresource'>> & ObjectLocation,
+    body: unknown,
+    signal?: AbortSignal,
+  ): Promise<R> {
+    return this.request<R>('POST', resourcePath(type, location), {
+      verb: 'create',
+      resource: type.plural,
+      subresource: location.subresource,
+      body,
+      signal,
+    });
+  }
+
+  /** PUTs the whole object (optimistic concurrency through `metadata.resourceVersion`). */
+  replace<T extends KubeObject>(
+    type: ResourceType<T>,
+    object: T,
+    options: { subresource?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const location = {
+      namespace: object.metadata?.namespace,
+      name: object.metadata?.name ?? '',
+      subresource: options.subresource,
+    };
+    return this.request<T>('PUT', resourcePath(type, location), {
+      verb: 'update',
+      resource: type.plural,
+      subresource: options.subresource,
+      body: object,
+      signal: options.signal,
+    });
+  }
+
+  patch<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    patch: unknown,
+    patchType: PatchType,
+    options: { fieldManager?: string; force?: boolean; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    return this.request<T>('PATCH', resourcePath(type, location), {
+      verb: 'patch',
+      resource: type.plural,
+      subresource: location.subresource,
+      body: patch,
+      contentType: PATCH_CONTENT_TYPES[patchType],
+      signal: options.signal,
+      query: { fieldManager: options.fieldManager, force: options.force },
+    });
+  }
+
+  delete<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    options: DeleteOptions = {},
+  ): Promise<T | KubeStatus> {
+    const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
+    if (options.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = options.gracePeriodSeconds;
+    if (options.preconditions) body.preconditions = options.preconditions;
+    if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
+    return this.request<T | KubeStatus>('DELETE', resourcePath(type, location), {
+      verb: 'delete',
+      resource: type.plural,
+      body,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Watches a collection. Yields events until the server ends the watch, the signal aborts
+   * (then it returns quietly), or the server sends an error (then it throws {@link KubeApiError};
+   * `isGone` tells a too-old resourceVersion apart).
+   */
+  async *watch<T extends KubeObject>(type: ResourceType<T>, options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+    const path = resourcePath(type, { namespace: options.namespace });
+    const controller = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#send(
+        'GET',
+        path,
+        {
+          verb: 'watch',
+          resource: type.plural,
+          signal,
+          query: {
+            watch: 1,
+            labelSelector: options.labelSelector,
+            fieldSelector: options.fieldSelector,
+            resourceVersion: options.resourceVersion,
+            allowWatchBookmarks: options.allowWatchBookmarks,
+            timeoutSeconds: options.timeoutSeconds,
+          },
+        },
+        false,
+      );
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw error;
+    }
+    if (response.statusCode >= 300) {
+      throw apiError(response.statusCode, await response.body.text(), `watch ${path}`);
+    }
+    let pending = '';
+    try {
+      for await (const chunk of response.body) {
+        pending += (chunk as Buffer).toString('utf8');
+        let newline = pending.indexOf('\n');
+        if (newline < 0) continue;
+        let start = 0;
+        while (newline >= 0) {
+          const line = pending.slice(start, newline);
+          start = newline + 1;
+          newline = pending.indexOf('\n', start);
+          if (line.length === 0) continue;
+          const event = JSON.parse(line) as { type: string; object: unknown };
+          if (event.type === 'ERROR') {
+            const status = event.object as KubeStatus;
+            throw new KubeApiError(
+              status.code ?? 500,
+              status.reason ?? 'Unknown',
+              status.message ?? 'watch error',
+              status,
+            );
+          }
+          yield event as WatchEvent<T>;
+        }
+        pending = pending.slice(start);
+      }
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw error;
+    } finally {
+      controller.abort();
+    }
+  }
+}
+
+function apiError(statusCode: number, text: string, what: string): KubeApiError {
+  let status: KubeStatus | undefined;
+  try {
+    const parsed = JSON.parse(text) as KubeStatus;
+    if (parsed && parsed.kind === 'Status') status = parsed;
+  } catch {
+    // Not JSON: a proxy or a non-Kubernetes server answered.
+  }
+  const reason = status?.reason || defaultReason(statusCode);
+  const message = status?.message || text.trim().slice(0, 300) || `${what}: HTTP ${statusCode}`;
+  return new KubeApiError(statusCode, reason, message, status);
+}
+
+function defaultReason(statusCode: number): string {
+  switch (statusCode) {
+    case 400:
+      return 'BadRequest';
+    case 401:
+      return 'Unauthorized';
+    case 403:
+      return 'Forbidden';
+    case 404:
+      return 'NotFound';
+    case 409:
+      return 'Conflict';
+    case 410:
+      return 'Expired';
+    case 422:
+      return 'Invalid';
+    case 429:
+      return 'TooManyRequests';
+    default:
+      return statusCode >= 500 ? 'InternalError' : 'Unknown';
+  }
+}
+
+/** The delay a 429 (or a 5xx with Retry-After) asks for, or undefined when the answer is final. */
+function retryAfterMs(statusCode: number, header: string | string[] | undefined): number | undefined {
+  if (statusCode !== 429 && !(statusCode >= 500 && header !== undefined)) return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  const seconds = value === undefined ? 1 : Number(value);
+  return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0.1), 10) * 1000 : 1000;
+}

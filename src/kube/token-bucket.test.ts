@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TokenBucket } from './token-bucket.ts';
+
+test('a burst is served at once, then the rate applies', async () => {
+  const bucket = new TokenBucket(100, 5);
+  for (let i = 0; i < 5; i++) assert.equal(bucket.tryTake(), true);
+  assert.equal(bucket.tryTake(), false);
+  const started = performance.now();
+  await Promise.all(Array.from({ length: 10 }, () => bucket.take()));
+  const elapsed = performance.now() - started;
+  // Ten tokens at 100/s take about 100 ms; allow generous scheduling slack, but not "instant".
+  assert.ok(elapsed >= 80, `took ${elapsed} ms`);
+  assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+});
+
+test('waiters are served in order, and an aborted waiter is rejected at once without using a token', async () => {
+  const bucket = new TokenBucket(50, 1);
+  assert.equal(bucket.tryTake(), true);
+  const order: number[] = [];
+  const controller = new AbortController();
+  const first = bucket.take().then(() => order.push(1));
+  const aborted = bucket.take(controller.signal).then(
+    () => order.push(99),
+    () => order.push(-1),
+  );
+  const third = bucket.take().then(() => order.push(3));
+  controller.abort();
+  await aborted;
+  await Promise.all([first, third]);
+  assert.deepEqual(order, [-1, 1, 3]);
+  assert.equal(bucket.waiting, 0);
+});
+
+test('qps 0 means no limit; reserve() reports the wait it booked', () => {
+  const unlimited = new TokenBucket(0, 1);
+  for (let i = 0; i < 10_000; i++) assert.equal(unlimited.tryTake(), true);
+  assert.equal(unlimited.reserve(), 0);
+  const bucket = new TokenBucket(10, 2);
+  assert.equal(bucket.reserve(), 0);
+  assert.equal(bucket.reserve(), 0);
+  const wait = bucket.reserve();
+  assert.ok(wait > 90 && wait <= 100, `wait ${wait}`);
+});

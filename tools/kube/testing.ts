@@ -1,0 +1,125 @@
+/**
+ * The cluster harness as tests use it: one control plane per test run (started or reused once),
+ * a namespace per test, and the real kubectl.
+ *
+ * `test/e2e/global-setup.ts` starts the cluster before any test file runs and passes its
+ * kubeconfig on in `VK_TEST_KUBECONFIG`; a test file run on its own starts or reuses it itself.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Namespace, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import { isNotFound } from '../../src/errors.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
+import { Namespaces, ServiceAccounts } from '../../src/kube/resources.ts';
+import { type ClusterInfo, LocalCluster } from './cluster.ts';
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export class TestCluster {
+  readonly info: ClusterInfo;
+  /** A client with the admin kubeconfig. */
+  readonly client: KubeClient;
+
+  constructor(info: ClusterInfo) {
+    this.info = info;
+    this.client = new KubeClient(loadKubeConfig({ path: info.kubeconfig }), { qps: 0 });
+  }
+
+  /** Runs the harness's kubectl with the admin kubeconfig; never throws on a non-zero exit. */
+  kubectl(
+    args: string[],
+    options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<KubectlResult> {
+    return new Promise((resolve) => {
+      const child = execFile(
+        this.info.kubectl,
+        ['--kubeconfig', this.info.kubeconfig, ...args],
+        { timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...options.env } },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+          resolve({ stdout, stderr, code });
+        },
+      );
+      if (options.input !== undefined) child.stdin?.end(options.input);
+    });
+  }
+
+  /**
+   * Creates a namespace with a unique name and waits until the controller-manager has given it the
+   * `default` ServiceAccount (pods are rejected before that).
+   */
+  async createNamespace(prefix = 'test'): Promise<string> {
+    const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+    await this.client.create(Namespaces, { metadata: { name } } as Namespace);
+    await waitFor(`ServiceAccount ${name}/default`, async () => {
+      try {
+        return await this.client.get<ServiceAccount>(ServiceAccounts, { namespace: name, name: 'default' });
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    });
+    return name;
+  }
+
+  /** Deletes a namespace without waiting for its contents to go. */
+  async deleteNamespace(name: string): Promise<void> {
+    try {
+      await this.client.delete(Namespaces, { name });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+}
+
+let shared: Promise<TestCluster> | undefined;
+
+/** The cluster for this test run: the one the global setup started, or one started (or reused) now. */
+export function testCluster(): Promise<TestCluster> {
+  shared ??= (async () => {
+    const cluster = new LocalCluster(process.env.VK_TEST_CLUSTER ?? 'default', (line) =>
+      process.stderr.write(`cluster: ${line}\n`),
+    );
+    const info = cluster.info();
+    if (process.env.VK_TEST_KUBECONFIG && info?.kubeconfig === process.env.VK_TEST_KUBECONFIG) {
+      return new TestCluster(info);
+    }
+    return new TestCluster(await cluster.up());
+  })();
+  return shared;
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined/false, and returns it.
+ * Fails with `what` and the last value seen when `timeoutMs` passes. Tests wait for conditions
+ * with this, never with fixed sleeps.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError
+        ? `: last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
+        : '';
+      throw new Error(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}${detail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+}
