@@ -1,0 +1,329 @@
+/**
+ * The command line: flags compatible with the Go `virtual-kubelet` binary, its environment
+ * variables, and the new knobs (API QPS/burst, status intervals). Parsing is pure: it returns a
+ * configuration or throws a ConfigError whose message is the one line the user sees.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../errors.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+
+type FlagKind = 'string' | 'boolean' | 'int' | 'number' | 'duration';
+
+interface FlagSpec {
+  kind: FlagKind;
+  help: string;
+  /** Default value shown in help; the real default is applied in `buildConfig`. */
+  defaultText?: string;
+  /** Accepted for compatibility with the Go binary but not shown in --help. */
+  hidden?: boolean;
+  short?: string;
+}
+
+/** Every flag, in the order --help lists them. */
+export const FLAGS: Record<string, FlagSpec> = {
+  nodename: { kind: 'string', help: 'node name (env DEFAULT_NODE_NAME)', defaultText: 'virtual-kubelet' },
+  provider: { kind: 'string', help: 'provider: a built-in name (mock), a module path, or an npm package' },
+  'provider-config': { kind: 'string', help: 'provider configuration file' },
+  kubeconfig: { kind: 'string', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)' },
+  os: { kind: 'string', help: 'operating system of the node: linux or windows', defaultText: 'linux' },
+  'pod-sync-workers': { kind: 'int', help: 'pods synced concurrently', defaultText: '10' },
+  'full-resync-period': { kind: 'duration', help: 'how often every pod is checked again', defaultText: '1m0s' },
+  'startup-timeout': {
+    kind: 'duration',
+    help: 'give up if the node is not ready by then (0: wait forever)',
+    defaultText: '0s',
+  },
+  'disable-taint': { kind: 'boolean', help: 'register the node without the provider taint' },
+  taint: { kind: 'string', help: 'taint key (deprecated: use VKUBELET_TAINT_KEY)', hidden: true },
+  'log-level': { kind: 'string', help: 'trace, debug, info, warn, error or fatal', defaultText: 'info' },
+  'log-format': { kind: 'string', help: 'json or text (default: text on a terminal, json otherwise)' },
+  'cluster-domain': {
+    kind: 'string',
+    help: 'cluster DNS domain, passed to the provider',
+    defaultText: 'cluster.local',
+  },
+  'metrics-addr': {
+    kind: 'string',
+    help: "address of the virtual kubelet's own /metrics ('' to disable)",
+    defaultText: ':10255',
+  },
+  'kube-api-qps': {
+    kind: 'number',
+    help: 'requests per second to the Kubernetes API (0: unlimited)',
+    defaultText: '200',
+  },
+  'kube-api-burst': { kind: 'int', help: 'request burst to the Kubernetes API', defaultText: '400' },
+  'node-status-update-interval': {
+    kind: 'duration',
+    help: 'post node status at least this often',
+    defaultText: '1m0s',
+  },
+  'node-ping-interval': { kind: 'duration', help: 'how often the provider is pinged', defaultText: '10s' },
+  'node-lease-duration': {
+    kind: 'duration',
+    help: 'node lease duration (renewed every quarter of it)',
+    defaultText: '40s',
+  },
+  'pod-status-poll-interval': {
+    kind: 'duration',
+    help: 'how often a provider without push notifications is asked for pod status',
+    defaultText: '5s',
+  },
+  'stream-idle-timeout': {
+    kind: 'duration',
+    help: 'idle timeout of exec/attach/port-forward streams',
+    defaultText: '4h0m0s',
+  },
+  'stream-creation-timeout': { kind: 'duration', help: 'time allowed to set up a stream', defaultText: '30s' },
+  'enable-node-lease': { kind: 'boolean', help: 'ignored: leases are always on', hidden: true },
+  namespace: { kind: 'string', help: 'ignored: all namespaces are served', hidden: true },
+  'trace-exporter': { kind: 'string', help: 'ignored: tracing is not implemented', hidden: true },
+  'trace-service-name': { kind: 'string', help: 'ignored', hidden: true },
+  'trace-sample-rate': { kind: 'string', help: 'ignored', hidden: true },
+  'trace-tag': { kind: 'string', help: 'ignored', hidden: true },
+  help: { kind: 'boolean', help: 'show this help', short: 'h' },
+  version: { kind: 'boolean', help: 'print the version' },
+};
+
+/** Everything the CLI needs, validated. Durations are in milliseconds. */
+export interface CliConfig {
+  command: 'run' | 'help' | 'version' | 'providers';
+  nodeName: string;
+  provider: string;
+  providerConfig: string | undefined;
+  kubeconfig: string | undefined;
+  operatingSystem: 'linux' | 'windows';
+  podSyncWorkers: number;
+  fullResyncPeriodMs: number;
+  startupTimeoutMs: number;
+  taint: { key: string; value: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' } | false;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  logFormat: 'json' | 'text' | undefined;
+  clusterDomain: string;
+  metricsAddr: string;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  nodeStatusUpdateIntervalMs: number;
+  nodePingIntervalMs: number;
+  nodeLeaseDurationSeconds: number;
+  podStatusPollIntervalMs: number;
+  streamIdleTimeoutMs: number;
+  streamCreationTimeoutMs: number;
+  kubeletPort: number;
+  internalIP: string | undefined;
+  servingCertificate: string | undefined;
+  servingKey: string | undefined;
+  clientCA: string | undefined;
+  /** Flags accepted for compatibility but without effect, for a warning. */
+  ignored: string[];
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+
+/** pflag accepts `--flag=true|false` for booleans; node's parseArgs does not. */
+function normaliseBooleans(args: string[]): string[] {
+  const out: string[] = [];
+  for (const arg of args) {
+    const match = /^--([\w-]+)=(true|false)$/.exec(arg);
+    if (match && FLAGS[match[1] as string]?.kind === 'boolean') {
+      if (match[2] === 'true') out.push(`--${match[1]}`);
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Drops klog's `--klog.*` flags, which the Go binary accepts; reports them as ignored. */
+function dropKlogFlags(args: string[], ignored: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg.startsWith('--klog.')) {
+      ignored.push(arg.split('=')[0] as string);
+      if (!arg.includes('=') && args[i + 1] !== undefined && !(args[i + 1] as string).startsWith('-')) i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+function intFlag(name: string, value: string, min: number): number {
+  if (!/^-?\d+$/.test(value) || Number(value) < min) {
+    throw new ConfigError(`--${name} must be an integer of at least ${min}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function numberFlag(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min) {
+    throw new ConfigError(`--${name} must be a number of at least ${min}, got "${value}"`);
+  }
+  return n;
+}
+
+function durationFlag(name: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    throw new ConfigError(`--${name}: ${(error as Error).message}`);
+  }
+}
+
+/** Parses argv (without the node and script paths) and the environment into a validated config. */
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const ignored: string[] = [];
+  const args = normaliseBooleans(dropKlogFlags(argv, ignored));
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([name, spec]) => [
+      name,
+      {
+        type: spec.kind === 'boolean' ? ('boolean' as const) : ('string' as const),
+        ...(spec.short ? { short: spec.short } : {}),
+      },
+    ]),
+  );
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new ConfigError(message.replace(/^Unknown option/, 'unknown flag'));
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (name: string) => values[name] as string | undefined;
+
+  let command: CliConfig['command'] = 'run';
+  const [subcommand, ...rest] = parsed.positionals;
+  if (subcommand === 'version') command = 'version';
+  else if (subcommand === 'providers') command = 'providers';
+  else if (subcommand !== undefined) throw new ConfigError(`unexpected argument "${subcommand}"`);
+  if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
+  if (values.help) command = 'help';
+  else if (values.version) command = 'version';
+
+  for (const name of [
+    'enable-node-lease',
+    'namespace',
+    'trace-exporter',
+    'trace-service-name',
+    'trace-sample-rate',
+    'trace-tag',
+  ]) {
+    if (values[name] !== undefined) ignored.push(`--${name}`);
+  }
+
+  const provider = str('provider') ?? '';
+  if (command === 'run' && !provider) throw new ConfigError('--provider is required (for example --provider mock)');
+
+  const os = (str('os') ?? 'linux') as CliConfig['operatingSystem'];
+  if (os !== 'linux' && os !== 'windows') throw new ConfigError(`--os must be linux or windows, got "${os}"`);
+
+  const logLevel = (str('log-level') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  const logFormat = str('log-format');
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'text') {
+    throw new ConfigError(`--log-format must be json or text, got "${logFormat}"`);
+  }
+
+  let taint: CliConfig['taint'] = false;
+  if (!values['disable-taint']) {
+    const effect = env.VKUBELET_TAINT_EFFECT || 'NoSchedule';
+    if (!(TAINT_EFFECTS as readonly string[]).includes(effect)) {
+      throw new ConfigError(`VKUBELET_TAINT_EFFECT must be one of ${TAINT_EFFECTS.join(', ')}, got "${effect}"`);
+    }
+    taint = {
+      key: env.VKUBELET_TAINT_KEY || str('taint') || 'virtual-kubelet.io/provider',
+      value: env.VKUBELET_TAINT_VALUE || provider,
+      effect: effect as (typeof TAINT_EFFECTS)[number],
+    };
+  }
+
+  const portText = env.KUBELET_PORT || '10250';
+  const kubeletPort = Number(portText);
+  if (!/^\d+$/.test(portText) || kubeletPort < 1 || kubeletPort > 65535) {
+    throw new ConfigError(`KUBELET_PORT must be a port number (1-65535), got "${portText}"`);
+  }
+  const leaseMs = durationFlag('node-lease-duration', str('node-lease-duration') ?? '40s');
+  if (leaseMs < 4000) throw new ConfigError('--node-lease-duration must be at least 4s');
+
+  const cert = env.APISERVER_CERT_LOCATION || undefined;
+  const key = env.APISERVER_KEY_LOCATION || undefined;
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new ConfigError('APISERVER_CERT_LOCATION and APISERVER_KEY_LOCATION must be set together');
+  }
+
+  return {
+    command,
+    nodeName: str('nodename') || env.DEFAULT_NODE_NAME || 'virtual-kubelet',
+    provider,
+    providerConfig: str('provider-config'),
+    kubeconfig: str('kubeconfig'),
+    operatingSystem: os,
+    podSyncWorkers: intFlag('pod-sync-workers', str('pod-sync-workers') ?? '10', 1),
+    fullResyncPeriodMs: durationFlag('full-resync-period', str('full-resync-period') ?? '1m'),
+    startupTimeoutMs: durationFlag('startup-timeout', str('startup-timeout') ?? '0'),
+    taint,
+    logLevel: logLevel as CliConfig['logLevel'],
+    logFormat: logFormat as CliConfig['logFormat'],
+    clusterDomain: str('cluster-domain') ?? 'cluster.local',
+    metricsAddr: str('metrics-addr') ?? ':10255',
+    kubeApiQps: numberFlag('kube-api-qps', str('kube-api-qps') ?? '200', 0),
+    kubeApiBurst: intFlag('kube-api-burst', str('kube-api-burst') ?? '400', 1),
+    nodeStatusUpdateIntervalMs: durationFlag('node-status-update-interval', str('node-status-update-interval') ?? '1m'),
+    nodePingIntervalMs: durationFlag('node-ping-interval', str('node-ping-interval') ?? '10s'),
+    nodeLeaseDurationSeconds: Math.round(leaseMs / 1000),
+    podStatusPollIntervalMs: durationFlag('pod-status-poll-interval', str('pod-status-poll-interval') ?? '5s'),
+    streamIdleTimeoutMs: durationFlag('stream-idle-timeout', str('stream-idle-timeout') ?? '4h'),
+    streamCreationTimeoutMs: durationFlag('stream-creation-timeout', str('stream-creation-timeout') ?? '30s'),
+    kubeletPort,
+    internalIP: env.VKUBELET_POD_IP || undefined,
+    servingCertificate: cert,
+    servingKey: key,
+    clientCA: env.APISERVER_CA_CERT_LOCATION || undefined,
+    ignored,
+  };
+}
+
+/** The --help text. */
+export function usage(): string {
+  const lines = [
+    'Usage: virtual-kubelet --provider NAME [flags]',
+    '       virtual-kubelet version | providers',
+    '',
+    'Registers a Kubernetes node whose pods run in a provider.',
+    '',
+    'Flags:',
+  ];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    if (spec.hidden) continue;
+    const arg =
+      spec.kind === 'boolean'
+        ? ''
+        : spec.kind === 'duration'
+          ? ' duration'
+          : ` ${spec.kind === 'string' ? 'string' : 'n'}`;
+    const left = `  ${spec.short ? `-${spec.short}, ` : '    '}--${name}${arg}`;
+    const def = spec.defaultText !== undefined ? ` (default ${spec.defaultText})` : '';
+    lines.push(`${left.padEnd(42)} ${spec.help}${def}`);
+  }
+  lines.push(
+    '',
+    'Environment:',
+    '  KUBELET_PORT                 port of the kubelet API (default 10250)',
+    '  VKUBELET_POD_IP              the node InternalIP the API server connects to',
+    '  APISERVER_CERT_LOCATION      serving certificate of the kubelet API (with APISERVER_KEY_LOCATION)',
+    '  APISERVER_KEY_LOCATION       its private key',
+    '  APISERVER_CA_CERT_LOCATION   CA that verifies client certificates',
+    '  VKUBELET_TAINT_KEY, VKUBELET_TAINT_VALUE, VKUBELET_TAINT_EFFECT   the node taint',
+    '  DEFAULT_NODE_NAME            default of --nodename',
+    '',
+    `Durations use Go's form: 30s, 1m, 1h30m (for example ${formatDuration(90_000)}).`,
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,201 @@
+/**
+ * The `virtual-kubelet` command: the only place that reads the environment, installs signal
+ * handlers and exits. Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on a usage or
+ * configuration mistake (one line on stderr, no stack trace).
+ */
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { ConfigError, errorMessage } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { VirtualKubeletMetrics } from '../metrics/metrics.ts';
+import { builtinProviders } from '../providers/index.ts';
+import { loadProviderFactory } from '../providers/provider-factory.ts';
+import { VirtualNode } from '../virtual-node.ts';
+import { type CliConfig, parseCli, usage } from './flags.ts';
+
+/** This package's version, from package.json. */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** The first non-internal IPv4 address, the default node InternalIP when VKUBELET_POD_IP is unset. */
+function primaryAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
+  }
+  return '127.0.0.1';
+}
+
+function listen(addr: string, metrics: VirtualKubeletMetrics, logger: Logger): Promise<Server | undefined> {
+  if (!addr) return Promise.resolve(undefined);
+  const match = /^(.*):(\d+)$/.exec(addr);
+  if (!match) throw new ConfigError(`--metrics-addr must be host:port or :port, got "${addr}"`);
+  const host = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  const port = Number(match[2]);
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          response.writeHead(200, { 'content-type': metrics.registry.contentType });
+          response.end(text);
+        },
+        (error: unknown) => {
+          response.writeHead(500);
+          response.end(errorMessage(error));
+        },
+      );
+      return;
+    }
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end('ok');
+      return;
+    }
+    response.writeHead(404, { 'content-type': 'text/plain' });
+    response.end('404 page not found\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new ConfigError(
+          `--metrics-addr ${addr}: ${error.code === 'EADDRINUSE' ? 'address already in use' : error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, host || undefined, () => {
+      const address = server.address();
+      logger.info(
+        `metrics on http://${addr.startsWith(':') ? 'localhost' : host}:${typeof address === 'object' && address ? address.port : port}/metrics`,
+      );
+      resolve(server);
+    });
+  });
+}
+
+async function run(config: CliConfig, logger: Logger): Promise<number> {
+  for (const flag of config.ignored)
+    logger.warn(`${flag} is accepted for compatibility with the Go virtual-kubelet and ignored`);
+  const factory = await loadProviderFactory(config.provider, builtinProviders);
+  const metrics = new VirtualKubeletMetrics();
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`second ${signal}: exiting now`);
+      process.exit(1);
+    }
+    logger.info(`${signal} received: stopping (pods keep running in the provider)`);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const node = new VirtualNode({
+    nodeName: config.nodeName,
+    provider: async (context) => metrics.instrument(await factory(context)),
+    providerName: config.provider.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, ''),
+    ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+    kubeApiQps: config.kubeApiQps,
+    kubeApiBurst: config.kubeApiBurst,
+    operatingSystem: config.operatingSystem,
+    internalIP: config.internalIP ?? primaryAddress(),
+    kubeletPort: config.kubeletPort,
+    kubeletVersion: `v1.37.2-vk-${packageVersion()}`,
+    taint: config.taint,
+    clusterDomain: config.clusterDomain,
+    ...(config.providerConfig ? { providerConfigPath: config.providerConfig } : {}),
+    podSyncWorkers: config.podSyncWorkers,
+    resyncPeriodMs: config.fullResyncPeriodMs,
+    statusUpdateIntervalMs: config.nodeStatusUpdateIntervalMs,
+    pingIntervalMs: config.nodePingIntervalMs,
+    statusPollIntervalMs: config.podStatusPollIntervalMs,
+    lease: { durationSeconds: config.nodeLeaseDurationSeconds },
+    logger,
+    queueMetrics: metrics.queueMetrics,
+  });
+  await node.init();
+  if (node.podController) {
+    metrics.watchQueue(node.podController.queue);
+    const pods = node.podController;
+    metrics.gauge('virtual_kubelet_pods', 'Pods bound to this node', () => pods.pods().length);
+  }
+  metrics.gauge(
+    'virtual_kubelet_kube_client_throttled_requests',
+    'API requests waiting for the client rate limiter',
+    () => node.client.throttled,
+  );
+  const server = await listen(config.metricsAddr, metrics, logger);
+
+  let startupTimer: NodeJS.Timeout | undefined;
+  let startupFailed = false;
+  if (config.startupTimeoutMs > 0) {
+    startupTimer = setTimeout(() => {
+      startupFailed = true;
+      logger.error(`the node was not ready within --startup-timeout ${config.startupTimeoutMs / 1000}s`);
+      controller.abort();
+    }, config.startupTimeoutMs);
+    void node.ready.then(() => clearTimeout(startupTimer));
+  }
+  logger.info(
+    { node: config.nodeName, provider: config.provider, version: packageVersion() },
+    'starting virtual-kubelet',
+  );
+  try {
+    await node.run(controller.signal);
+  } finally {
+    clearTimeout(startupTimer);
+    server?.close();
+    server?.closeAllConnections();
+    metrics.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  logger.info('stopped');
+  return startupFailed ? 1 : 0;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let config: CliConfig;
+  try {
+    config = parseCli(argv);
+  } catch (error) {
+    process.stderr.write(`virtual-kubelet: ${errorMessage(error)} (see --help)\n`);
+    return 2;
+  }
+  switch (config.command) {
+    case 'help':
+      process.stdout.write(usage());
+      return 0;
+    case 'version':
+      process.stdout.write(`virtual-kubelet ${packageVersion()} (node ${process.versions.node})\n`);
+      return 0;
+    case 'providers':
+      process.stdout.write(`${Object.keys(builtinProviders).join('\n')}\n`);
+      return 0;
+  }
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(config.logFormat ? { pretty: config.logFormat === 'text' } : {}),
+  });
+  try {
+    return await run(config, logger);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      logger.flush?.();
+      process.stderr.write(`virtual-kubelet: ${error.message}\n`);
+      return 2;
+    }
+    logger.fatal({ err: error }, `virtual-kubelet failed: ${errorMessage(error)}`);
+    return 1;
+  }
+}

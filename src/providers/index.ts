@@ -1,0 +1,7 @@
+/** The providers built into the CLI, by `--provider` name. */
+import { createMockProvider } from './mock/index.ts';
+import type { ProviderFactory } from './provider-factory.ts';
+
+export const builtinProviders: Readonly<Record<string, ProviderFactory>> = {
+  mock: createMockProvider,
+};

@@ -1,0 +1,317 @@
+/**
+ * The mock provider: runs nothing, reports everything. Pods are Running and Ready the moment they
+ * are created, with the Go mock's addresses (hostIP 1.2.3.4, podIP 5.6.7.8) and reason strings,
+ * so tooling written against the Go implementation behaves the same. It is the provider for
+ * tests and benchmarks: safe under concurrency, a few hundred bytes per pod, and it records every
+ * call so tests can count them.
+ *
+ * Pod annotations steer it, for tests:
+ * - `mock.virtual-kubelet.io/create-error: <message>` — createPod fails with that message;
+ * - `mock.virtual-kubelet.io/termination-seconds: <n>` — after deletePod, containers keep running
+ *   for n seconds (at most the grace period) before they report terminated.
+ */
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Container, ContainerStatus, EnvVar, Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
+import { NotFoundError } from '../../errors.ts';
+import { objectKey } from '../../kube/resources.ts';
+import { kubeTime } from '../../kube/time.ts';
+import type {
+  NodeConfigurer,
+  NodeProvider,
+  PodIPAllocator,
+  PodLifecycleHandler,
+  PodNotifier,
+  ProviderCallOptions,
+} from '../../provider.ts';
+import type { MockConfig } from './config.ts';
+
+export const MOCK_HOST_IP = '1.2.3.4';
+export const MOCK_POD_IP = '5.6.7.8';
+export const CREATE_ERROR_ANNOTATION = 'mock.virtual-kubelet.io/create-error';
+export const TERMINATION_SECONDS_ANNOTATION = 'mock.virtual-kubelet.io/termination-seconds';
+
+/** One recorded provider call. */
+export interface MockCall {
+  method: 'createPod' | 'updatePod' | 'deletePod' | 'getPod' | 'getPodStatus' | 'getPods' | 'allocatePodIPs';
+  pod?: string;
+  at: number;
+}
+
+/** The parts of a container the mock keeps: enough to report status and for tests to inspect the environment. */
+type SlimContainer = Pick<Container, 'name' | 'image' | 'command' | 'args' | 'env'>;
+
+function slimContainers(containers: Container[] | undefined): SlimContainer[] {
+  return (containers ?? []).map((c) => {
+    const slim: SlimContainer = { name: c.name };
+    if (c.image !== undefined) slim.image = c.image;
+    if (c.command) slim.command = c.command;
+    if (c.args) slim.args = c.args;
+    if (c.env) slim.env = c.env.map((e: EnvVar) => ({ name: e.name, value: e.value ?? '' }));
+    return slim;
+  });
+}
+
+/** A small copy of the pod as the provider keeps it (the controller's objects are never retained). */
+function slimPod(pod: Pod, status: PodStatus): Pod {
+  const m = pod.metadata ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: m.name ?? '',
+      namespace: m.namespace ?? '',
+      uid: m.uid ?? '',
+      ...(m.labels ? { labels: { ...m.labels } } : {}),
+      ...(m.annotations ? { annotations: { ...m.annotations } } : {}),
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    spec: {
+      containers: slimContainers(pod.spec?.containers) as Container[],
+      ...(pod.spec?.initContainers ? { initContainers: slimContainers(pod.spec.initContainers) as Container[] } : {}),
+      ...(pod.spec?.restartPolicy ? { restartPolicy: pod.spec.restartPolicy } : {}),
+      ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+    },
+    status,
+  };
+}
+
+function runningStatus(pod: Pod, now: string): PodStatus {
+  const containerStatuses: ContainerStatus[] = (pod.spec?.containers ?? []).map((c) => ({
+    name: c.name,
+    image: c.image ?? '',
+    imageID: '',
+    ready: true,
+    started: true,
+    restartCount: 0,
+    state: { running: { startedAt: now } },
+  }));
+  const initContainerStatuses: ContainerStatus[] = (pod.spec?.initContainers ?? []).map((c) => ({
+    name: c.name,
+    image: c.image ?? '',
+    imageID: '',
+    ready: true,
+    started: false,
+    restartCount: 0,
+    state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
+  }));
+  return {
+    phase: 'Running',
+    hostIP: MOCK_HOST_IP,
+    podIP: MOCK_POD_IP,
+    podIPs: [{ ip: MOCK_POD_IP }],
+    startTime: now,
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+      { type: 'Initialized', status: 'True', lastTransitionTime: now },
+      { type: 'ContainersReady', status: 'True', lastTransitionTime: now },
+      { type: 'Ready', status: 'True', lastTransitionTime: now },
+    ],
+    containerStatuses,
+    ...(initContainerStatuses.length > 0 ? { initContainerStatuses } : {}),
+  };
+}
+
+function deletedStatus(status: PodStatus, now: string): PodStatus {
+  return {
+    ...status,
+    phase: 'Succeeded',
+    reason: 'MockProviderPodDeleted',
+    conditions: (status.conditions ?? []).map((c) =>
+      c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False', lastTransitionTime: now } : c,
+    ),
+    containerStatuses: (status.containerStatuses ?? []).map((c) => ({
+      ...c,
+      ready: false,
+      started: false,
+      state: {
+        terminated: {
+          exitCode: 0,
+          reason: 'MockProviderPodContainerDeleted',
+          message: 'Mock provider terminated container upon deletion',
+          startedAt: c.state?.running?.startedAt ?? c.state?.terminated?.startedAt ?? now,
+          finishedAt: now,
+        },
+      },
+    })),
+  };
+}
+
+export interface MockProviderOptions {
+  nodeName: string;
+  config: MockConfig;
+  operatingSystem?: string;
+}
+
+export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvider, NodeConfigurer, PodIPAllocator {
+  readonly #options: MockProviderOptions;
+  readonly #pods = new Map<string, Pod>();
+  readonly #terminations = new Map<string, NodeJS.Timeout>();
+  #notify: (pod: Pod) => void = () => {};
+  #saveTimer: NodeJS.Timeout | undefined;
+  /** Every call, in order. */
+  readonly calls: MockCall[] = [];
+  /** Calls per method. */
+  readonly counts: Record<MockCall['method'], number> = {
+    createPod: 0,
+    updatePod: 0,
+    deletePod: 0,
+    getPod: 0,
+    getPodStatus: 0,
+    getPods: 0,
+    allocatePodIPs: 0,
+  };
+
+  constructor(options: MockProviderOptions) {
+    this.#options = options;
+    const stateFile = options.config.stateFile;
+    if (stateFile && existsSync(stateFile)) {
+      for (const pod of JSON.parse(readFileSync(stateFile, 'utf8')) as Pod[]) this.#pods.set(objectKey(pod), pod);
+    }
+  }
+
+  /** The pods the mock holds, by `namespace/name` (slim copies). */
+  get pods(): ReadonlyMap<string, Pod> {
+    return this.#pods;
+  }
+
+  #record(method: MockCall['method'], pod?: string): void {
+    this.counts[method]++;
+    const call: MockCall = { method, at: Date.now(), ...(pod ? { pod } : {}) };
+    this.calls.push(call);
+    if (this.calls.length > 100_000) this.calls.splice(0, 50_000);
+    if (this.#options.config.callLog) appendFileSync(this.#options.config.callLog, `${JSON.stringify(call)}\n`);
+  }
+
+  /** Persists the pods (debounced) when a state file is configured. */
+  #changed(): void {
+    const stateFile = this.#options.config.stateFile;
+    if (!stateFile) return;
+    if (this.#saveTimer) return;
+    this.#saveTimer = setTimeout(() => this.flush(), 50);
+  }
+
+  /** Writes the state file now (tests call it before killing the process is not needed: writes are quick). */
+  flush(): void {
+    const stateFile = this.#options.config.stateFile;
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    if (!stateFile) return;
+    writeFileSync(`${stateFile}.tmp`, JSON.stringify([...this.#pods.values()]));
+    renameSync(`${stateFile}.tmp`, stateFile);
+  }
+
+  configureNode(node: Node): void {
+    const { config, operatingSystem } = this.#options;
+    const resources = { cpu: config.cpu, memory: config.memory, pods: config.pods, ...config.others };
+    // kubernetes-types marks status read-only (the API server owns it); configureNode may set it.
+    Object.assign(node, {
+      status: {
+        ...node.status,
+        capacity: { ...resources },
+        allocatable: { ...resources },
+        nodeInfo: { ...node.status?.nodeInfo, operatingSystem: operatingSystem ?? 'linux' },
+      },
+    });
+    node.metadata = {
+      ...node.metadata,
+      labels: {
+        ...node.metadata?.labels,
+        'alpha.service-controller.kubernetes.io/exclude-balancer': 'true',
+        'node.kubernetes.io/exclude-from-external-load-balancers': 'true',
+      },
+    };
+    if (config.providerID) node.spec = { ...node.spec, providerID: config.providerID };
+  }
+
+  async ping(options: ProviderCallOptions): Promise<void> {
+    options.signal.throwIfAborted();
+    const errorFile = this.#options.config.pingErrorFile;
+    if (!errorFile) return;
+    let message: string | undefined;
+    try {
+      message = (await readFile(errorFile, 'utf8')).trim();
+    } catch {
+      return; // no file: healthy
+    }
+    throw new Error(message || 'mock backend unavailable');
+  }
+
+  notifyNodeStatus(_callback: (node: Node) => void): void {}
+
+  notifyPods(callback: (pod: Pod) => void): void {
+    this.#notify = callback;
+    // After a restart, report the state the pods are in now.
+    for (const pod of this.#pods.values()) queueMicrotask(() => callback(pod));
+  }
+
+  async allocatePodIPs(pod: Pod, _options: ProviderCallOptions): Promise<string[]> {
+    this.#record('allocatePodIPs', objectKey(pod));
+    return [MOCK_POD_IP];
+  }
+
+  async createPod(pod: Pod, _options: ProviderCallOptions): Promise<void> {
+    const key = objectKey(pod);
+    this.#record('createPod', key);
+    const failure = pod.metadata?.annotations?.[CREATE_ERROR_ANNOTATION];
+    if (failure) throw new Error(failure);
+    const stored = slimPod(pod, runningStatus(pod, kubeTime()));
+    this.#pods.set(key, stored);
+    this.#changed();
+    this.#notify(stored);
+  }
+
+  async updatePod(pod: Pod, _options: ProviderCallOptions): Promise<void> {
+    const key = objectKey(pod);
+    this.#record('updatePod', key);
+    const existing = this.#pods.get(key);
+    if (!existing) throw new NotFoundError(`pod "${key}" is not known to the provider`);
+    const stored = slimPod(pod, existing.status ?? runningStatus(pod, kubeTime()));
+    this.#pods.set(key, stored);
+    this.#changed();
+    this.#notify(stored);
+  }
+
+  async deletePod(pod: Pod, _options: ProviderCallOptions): Promise<void> {
+    const key = objectKey(pod);
+    this.#record('deletePod', key);
+    const existing = this.#pods.get(key);
+    if (!existing) throw new NotFoundError(`pod "${key}" is not known to the provider`);
+    if (this.#terminations.has(key)) return;
+    const requested = Number(existing.metadata?.annotations?.[TERMINATION_SECONDS_ANNOTATION] ?? 0);
+    const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const delaySeconds = Number.isFinite(requested) ? Math.max(0, Math.min(requested, grace)) : 0;
+    const finish = () => {
+      this.#terminations.delete(key);
+      const current = this.#pods.get(key);
+      if (!current) return;
+      this.#pods.delete(key);
+      this.#changed();
+      this.#notify({ ...current, status: deletedStatus(current.status ?? {}, kubeTime()) });
+    };
+    if (delaySeconds === 0) {
+      finish();
+      return;
+    }
+    const timer = setTimeout(finish, delaySeconds * 1000);
+    timer.unref();
+    this.#terminations.set(key, timer);
+  }
+
+  async getPod(namespace: string, name: string, _options: ProviderCallOptions): Promise<Pod | undefined> {
+    const key = `${namespace}/${name}`;
+    this.#record('getPod', key);
+    return this.#pods.get(key);
+  }
+
+  async getPodStatus(namespace: string, name: string, _options: ProviderCallOptions): Promise<PodStatus | undefined> {
+    const key = `${namespace}/${name}`;
+    this.#record('getPodStatus', key);
+    return this.#pods.get(key)?.status;
+  }
+
+  async getPods(_options: ProviderCallOptions): Promise<Pod[]> {
+    this.#record('getPods');
+    return [...this.#pods.values()];
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The common case in one call: connect to the cluster, make the provider, and run the node and
+ * pod controllers together.
+ *
+ * ```ts
+ * const node = new VirtualNode({ nodeName: 'vk-1', provider: myProvider });
+ * await node.run(AbortSignal.timeout(…));   // or a signal aborted on SIGTERM
+ * ```
+ */
+import type { Node, Taint } from 'kubernetes-types/core/v1.js';
+import type { Logger } from 'pino';
+import { KubeClient } from './kube/client.ts';
+import { type EventRecorder, KubeEventRecorder } from './kube/events.ts';
+import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
+import type { WorkQueueMetrics } from './kube/work-queue.ts';
+import { silentLogger } from './log.ts';
+import { NodeController } from './node/node-controller.ts';
+import { nodeTemplate } from './node/node-template.ts';
+import { PodController } from './pods/pod-controller.ts';
+import { ResourceCache } from './pods/resource-cache.ts';
+import { isNodeProvider, type Provider } from './provider.ts';
+import type { ProviderContext, ProviderFactory } from './providers/provider-factory.ts';
+
+export interface VirtualNodeOptions {
+  nodeName: string;
+  /** The provider, or a factory that makes it with the node's context. */
+  provider: Provider | ProviderFactory;
+  /** The provider's name: the default taint's value and the runtime name in nodeInfo. Default `provider`. */
+  providerName?: string;
+  /** A kubeconfig path or a connection; default: KUBECONFIG, ~/.kube/config, then in-cluster. */
+  kubeconfig?: string | ClusterConnection;
+  /** An existing client instead of `kubeconfig`. */
+  client?: KubeClient;
+  /** Client-side API rate limit. Defaults 200 and 400 (the Go implementation is stuck at 5 and 10). */
+  kubeApiQps?: number;
+  kubeApiBurst?: number;
+  operatingSystem?: string;
+  /** The address the API server reaches the kubelet API at. Default `VKUBELET_POD_IP`-style detection by the caller, else 127.0.0.1. */
+  internalIP?: string;
+  kubeletPort?: number;
+  kubeletVersion?: string;
+  /** The node's taint; `false` for none. */
+  taint?: Taint | false;
+  labels?: Record<string, string>;
+  clusterDomain?: string;
+  /** `--provider-config`, passed to a provider factory. */
+  providerConfigPath?: string;
+  podSyncWorkers?: number;
+  resyncPeriodMs?: number;
+  statusUpdateIntervalMs?: number;
+  pingIntervalMs?: number;
+  statusPollIntervalMs?: number;
+  lease?: boolean | { durationSeconds?: number; renewIntervalMs?: number };
+  /** Record Kubernetes Events (default), or pass a recorder of your own. */
+  events?: boolean | EventRecorder;
+  logger?: Logger;
+  queueMetrics?: WorkQueueMetrics;
+  /** Hook to change the Node before it is registered (after the provider's configureNode). */
+  configureNode?: (node: Node) => void;
+}
+
+export class VirtualNode {
+  readonly options: VirtualNodeOptions;
+  readonly client: KubeClient;
+  readonly resources: ResourceCache;
+  readonly logger: Logger;
+  #provider: Provider | undefined;
+  #nodeController: NodeController | undefined;
+  #podController: PodController | undefined;
+  #eventRecorder: KubeEventRecorder | undefined;
+  #resolveReady: () => void = () => {};
+  /** Resolves when the node is registered and Ready and the pod controller runs. */
+  readonly ready: Promise<void>;
+
+  constructor(options: VirtualNodeOptions) {
+    this.options = options;
+    this.logger = options.logger ?? silentLogger();
+    const connection =
+      typeof options.kubeconfig === 'object' ? options.kubeconfig : loadKubeConfig({ path: options.kubeconfig });
+    this.client =
+      options.client ??
+      new KubeClient(connection, {
+        qps: options.kubeApiQps ?? 200,
+        burst: options.kubeApiBurst ?? 400,
+        userAgent: `virtual-kubelet/${options.nodeName}`,
+      });
+    this.resources = new ResourceCache({
+      client: this.client,
+      logger: this.logger,
+      pinned: [{ kind: 'Service', namespace: 'default' }],
+    });
+    this.ready = new Promise((resolve) => {
+      this.#resolveReady = resolve;
+    });
+  }
+
+  get nodeController(): NodeController | undefined {
+    return this.#nodeController;
+  }
+
+  get podController(): PodController | undefined {
+    return this.#podController;
+  }
+
+  get provider(): Provider | undefined {
+    return this.#provider;
+  }
+
+  /** Makes the provider (if a factory was given) and the controllers; `run` calls it. */
+  async init(): Promise<void> {
+    if (this.#podController) return;
+    const o = this.options;
+    const internalIP = o.internalIP ?? '127.0.0.1';
+    const operatingSystem = o.operatingSystem ?? 'linux';
+    const providerName = o.providerName ?? 'provider';
+    if (typeof o.provider === 'function') {
+      const context: ProviderContext = {
+        nodeName: o.nodeName,
+        operatingSystem,
+        internalIP,
+        daemonPort: o.kubeletPort ?? 10250,
+        configPath: o.providerConfigPath,
+        clusterDomain: o.clusterDomain ?? 'cluster.local',
+        client: this.client,
+        resources: this.resources,
+        logger: this.logger,
+      };
+      this.#provider = await o.provider(context);
+    } else {
+      this.#provider = o.provider;
+    }
+    const provider = this.#provider;
+    const node = nodeTemplate({
+      name: o.nodeName,
+      provider: providerName,
+      operatingSystem,
+      internalIP,
+      kubeletPort: o.kubeletPort ?? 10250,
+      ...(o.kubeletVersion ? { kubeletVersion: o.kubeletVersion } : {}),
+      ...(o.taint !== undefined ? { taint: o.taint } : {}),
+      ...(o.labels ? { labels: o.labels } : {}),
+    });
+    provider.configureNode?.(node);
+    o.configureNode?.(node);
+    let events: EventRecorder | undefined;
+    if (o.events === undefined || o.events === true) {
+      this.#eventRecorder = new KubeEventRecorder({
+        client: this.client,
+        component: 'virtual-kubelet',
+        host: o.nodeName,
+        logger: this.logger,
+      });
+      events = this.#eventRecorder;
+    } else if (o.events !== false) {
+      events = o.events;
+    }
+    this.#nodeController = new NodeController({
+      client: this.client,
+      node,
+      ...(isNodeProvider(provider) ? { provider } : {}),
+      ...(o.lease !== undefined ? { lease: o.lease } : {}),
+      ...(o.pingIntervalMs !== undefined ? { pingIntervalMs: o.pingIntervalMs } : {}),
+      ...(o.statusUpdateIntervalMs !== undefined ? { statusUpdateIntervalMs: o.statusUpdateIntervalMs } : {}),
+      logger: this.logger.child({ component: 'node' }),
+      ...(events ? { events } : {}),
+    });
+    const nodeController = this.#nodeController;
+    this.#podController = new PodController({
+      client: this.client,
+      nodeName: o.nodeName,
+      provider,
+      resources: this.resources,
+      node: () => {
+        const status = nodeController.desiredNode.status;
+        const hostIPs = (status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+        return { hostIPs, allocatable: status?.allocatable ?? {} };
+      },
+      logger: this.logger.child({ component: 'pods' }),
+      ...(events ? { events } : {}),
+      ...(o.podSyncWorkers !== undefined ? { workers: o.podSyncWorkers } : {}),
+      ...(o.resyncPeriodMs !== undefined ? { resyncPeriodMs: o.resyncPeriodMs } : {}),
+      ...(o.statusPollIntervalMs !== undefined ? { statusPollIntervalMs: o.statusPollIntervalMs } : {}),
+      ...(o.queueMetrics ? { queueMetrics: o.queueMetrics } : {}),
+    });
+  }
+
+  /**
+   * Runs until `signal` aborts: the pod controller first (it must know the provider's pods before
+   * the node advertises itself Ready), then the node controller. The provider's pods keep running
+   * after the signal.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.init();
+    const nodeController = this.#nodeController as NodeController;
+    const podController = this.#podController as PodController;
+    this.resources.start(signal);
+    const running = [
+      podController.run(signal),
+      nodeController.run(signal),
+      ...(this.#eventRecorder ? [this.#eventRecorder.run(signal)] : []),
+    ];
+    const started = Promise.all([podController.ready, nodeController.ready]).then(() => {
+      if (signal.aborted) return;
+      nodeController.setStarted(true);
+      this.logger.info(`node ${this.options.nodeName} is ready`);
+      this.#resolveReady();
+    });
+    try {
+      await Promise.all([...running, started]);
+    } finally {
+      await this.client.close();
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Runs the real `virtual-kubelet` CLI (from source) against the test cluster, with the
+ * least-privilege credentials of deploy/rbac.yaml, and reads what its mock provider did.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import { kubeconfigDocument } from '../../../src/kube/kubeconfig.ts';
+import { Nodes } from '../../../src/kube/resources.ts';
+import type { MockCall } from '../../../src/providers/mock/index.ts';
+import type { TestCluster } from '../../../tools/kube/testing.ts';
+import { waitFor } from '../../../tools/kube/testing.ts';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CLI = join(REPO, 'src', 'cli', 'bin.ts');
+
+let credentials: Promise<string> | undefined;
+
+/**
+ * A kubeconfig for the `virtual-kubelet` ServiceAccount, bound to exactly the ClusterRole in
+ * deploy/rbac.yaml (applied with the real kubectl), so every e2e test also proves that RBAC.
+ */
+export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> {
+  credentials ??= (async () => {
+    const applied = await cluster.kubectl(['apply', '-f', join(REPO, 'deploy', 'rbac.yaml')]);
+    if (applied.code !== 0) throw new Error(`kubectl apply deploy/rbac.yaml: ${applied.stderr}`);
+    const token = await cluster.kubectl(['create', 'token', 'virtual-kubelet', '-n', 'kube-system', '--duration=24h']);
+    if (token.code !== 0) throw new Error(`kubectl create token: ${token.stderr}`);
+    const dir = mkdtempSync(join(tmpdir(), 'vk-e2e-'));
+    const path = join(dir, 'virtual-kubelet.kubeconfig');
+    writeFileSync(
+      path,
+      kubeconfigDocument({
+        name: 'virtual-kubelet',
+        server: cluster.info.server,
+        caFile: join(cluster.info.pkiDir, 'ca.crt'),
+        token: token.stdout.trim(),
+      }),
+    );
+    return path;
+  })();
+  return credentials;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface StartOptions {
+  nodeName?: string;
+  /** Fields of the mock's config entry for this node (cpu, memory, pods…); stateFile and callLog are added. */
+  mock?: Record<string, unknown>;
+  /** Extra CLI flags. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Reuse the state of an earlier process (restarts). */
+  workDir?: string;
+  /** Wait for the node to be Ready (default true). */
+  waitReady?: boolean;
+  kubeconfig?: string;
+}
+
+/** One `virtual-kubelet --provider mock` process. */
+export class VirtualKubeletProcess {
+  readonly nodeName: string;
+  readonly workDir: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #cluster: TestCluster;
+
+  private constructor(cluster: TestCluster, nodeName: string, workDir: string, child: ChildProcess) {
+    this.#cluster = cluster;
+    this.nodeName = nodeName;
+    this.workDir = workDir;
+    this.child = child;
+    this.exited = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
+  }
+
+  static async start(cluster: TestCluster, options: StartOptions = {}): Promise<VirtualKubeletProcess> {
+    const nodeName = options.nodeName ?? `vk-${randomBytes(3).toString('hex')}`;
+    const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), `${nodeName}-`));
+    mkdirSync(workDir, { recursive: true });
+    const configPath = join(workDir, 'mock.json');
+    if (!options.workDir || !existsSync(configPath)) {
+      const entry = {
+        pods: '200',
+        stateFile: join(workDir, 'state.json'),
+        callLog: join(workDir, 'calls.jsonl'),
+        pingErrorFile: join(workDir, 'ping-error'),
+        ...options.mock,
+      };
+      writeFileSync(configPath, JSON.stringify({ [nodeName]: entry }));
+    }
+    const kubeconfig = options.kubeconfig ?? (await virtualKubeletKubeconfig(cluster));
+    const log = openSync(join(workDir, 'virtual-kubelet.log'), 'a');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--provider',
+        'mock',
+        '--provider-config',
+        configPath,
+        '--nodename',
+        nodeName,
+        '--kubeconfig',
+        kubeconfig,
+        '--metrics-addr',
+        '127.0.0.1:0',
+        '--log-level',
+        'debug',
+        '--log-format',
+        'json',
+        ...(options.args ?? []),
+      ],
+      {
+        stdio: ['ignore', log, log],
+        env: {
+          ...process.env,
+          VKUBELET_POD_IP: '127.0.0.1',
+          KUBELET_PORT: String(await freePort()),
+          ...options.env,
+        },
+      },
+    );
+    closeSync(log);
+    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child);
+    if (options.waitReady !== false) await vk.waitReady();
+    return vk;
+  }
+
+  /** The process's log so far. */
+  log(): string {
+    return readFileSync(join(this.workDir, 'virtual-kubelet.log'), 'utf8');
+  }
+
+  /** Waits until the API shows the node Ready=True. */
+  async waitReady(timeoutMs = 30_000): Promise<Node> {
+    return waitFor(
+      `node ${this.nodeName} Ready`,
+      async () => {
+        if (this.child.exitCode !== null)
+          throw new Error(`virtual-kubelet exited ${this.child.exitCode}:\n${this.log().slice(-3000)}`);
+        const node = await this.#cluster.client.get(Nodes, { name: this.nodeName }).catch(() => undefined);
+        return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? node : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
+  /** Every provider call recorded so far, across restarts that share the work directory. */
+  calls(): MockCall[] {
+    const path = join(this.workDir, 'calls.jsonl');
+    if (!existsSync(path)) return [];
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as MockCall);
+  }
+
+  count(method: MockCall['method'], pod?: string): number {
+    return this.calls().filter((c) => c.method === method && (pod === undefined || c.pod === pod)).length;
+  }
+
+  /** The pods the mock provider holds (from its state file). */
+  providerPods(): Pod[] {
+    const path = join(this.workDir, 'state.json');
+    if (!existsSync(path)) return [];
+    return JSON.parse(readFileSync(path, 'utf8')) as Pod[];
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+
+  /** Stops the process and deletes its Node (test cleanup). */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    await this.#cluster.client.delete(Nodes, { name: this.nodeName }).catch(() => undefined);
+  }
+}
