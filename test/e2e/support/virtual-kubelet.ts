@@ -160,6 +160,25 @@ export class VirtualKubeletProcess {
     );
   }
 
+  /** The URL of the process's own /metrics, from its log. */
+  metricsUrl(): string | undefined {
+    // The log is shared by restarts in the same work directory: the last process's address wins.
+    return [...this.log().matchAll(/metrics on (http:\/\/[^\s"]+)/g)].at(-1)?.[1];
+  }
+
+  /** The value of one sample of the process's own metrics (0 when absent). */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const url = this.metricsUrl();
+    if (!url) return 0;
+    const text = await (await fetch(url)).text();
+    const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+      if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return 0;
+  }
+
   /** Every provider call recorded so far, across restarts that share the work directory. */
   calls(): MockCall[] {
     const path = join(this.workDir, 'calls.jsonl');
