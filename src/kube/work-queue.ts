@@ -126,11 +126,16 @@ export class WorkQueue {
     this.#armTimer();
   }
 
+  /** The backoff after the `failures`-th consecutive failure: the base delay, doubling, capped. */
+  backoff(failures: number): number {
+    return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(Math.max(failures - 1, 0), 40));
+  }
+
   /** Queues `key` again after its backoff (doubling per failure) or the overall retry limit, whichever is later. */
   addRateLimited(key: string): void {
-    const failures = this.#failures.get(key) ?? 0;
-    this.#failures.set(key, failures + 1);
-    const backoff = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(failures, 40));
+    const failures = (this.#failures.get(key) ?? 0) + 1;
+    this.#failures.set(key, failures);
+    const backoff = this.backoff(failures);
     const bucketDelay = this.#retryBucket.reserve();
     this.#metrics?.retried?.(this.name);
     this.addAfter(key, Math.max(backoff, bucketDelay));

@@ -95,6 +95,13 @@ interface PodRecord {
   writtenOnResourceVersion?: string;
   /** A status synthesised by the controller (config error, provider failure) instead of the provider's. */
   syntheticStatus?: PodStatus;
+  /**
+   * After a provider failure: not before this time (Date.now()) and only while the pod is unchanged
+   * is the provider called again, so the pod's own updates (our status write among them) do not
+   * cut the backoff short.
+   */
+  retryNotBefore?: number;
+  failedFingerprint?: string;
   /** ConfigMaps/Secrets this pod's environment reads, as `Kind/namespace/name`. */
   dependencies: string[];
   namespace: string;
@@ -348,13 +355,19 @@ export class PodController {
     if (apiPod.metadata?.deletionTimestamp) return this.#syncTerminating(key, apiPod, record, signal);
     if (isTerminalPhase(apiPod.status?.phase)) return undefined; // finished pods stay finished
 
+    const fingerprint = podUpdateFingerprint(apiPod);
+    const backoffLeft = (record.retryNotBefore ?? 0) - Date.now();
+    if (backoffLeft > 0 && fingerprint === record.failedFingerprint) {
+      await this.#syncStatus(apiPod, record, signal);
+      return { requeueAfterMs: backoffLeft };
+    }
     if (!record.inProvider) {
       const created = await this.#create(key, apiPod, record, signal);
       if (!created) return { requeueAfterMs: 60_000 }; // waiting for a ConfigMap/Secret; its arrival requeues sooner
-    } else {
-      const fingerprint = podUpdateFingerprint(apiPod);
-      if (fingerprint !== record.fingerprint) await this.#update(key, apiPod, record, fingerprint, signal);
+    } else if (fingerprint !== record.fingerprint) {
+      await this.#update(key, apiPod, record, fingerprint, signal);
     }
+    record.retryNotBefore = undefined;
     await this.#syncStatus(apiPod, record, signal);
     return undefined;
   }
@@ -458,6 +471,8 @@ export class PodController {
     const message = errorMessage(error);
     this.#events.record(apiPod, 'Warning', reason, message);
     const failures = this.#queue.failures(key) + 1;
+    record.failedFingerprint = podUpdateFingerprint(apiPod);
+    record.retryNotBefore = Date.now() + this.#queue.backoff(failures);
     const threshold = this.#options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
     this.#logger.warn({ pod: key, err: message, failures }, `provider call failed (${reason})`);
     if (record.inProvider || (failures < threshold && !isInvalidInput(error))) return;

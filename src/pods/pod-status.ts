@@ -255,7 +255,10 @@ export function podStatusPatch(pod: Pod, desired: PodStatus): object | undefined
       if (previous !== undefined && (field === 'reason' || field === 'message')) status[field] = null;
       continue;
     }
-    if (!same(next, previous)) status[field] = next;
+    if (same(next, previous)) continue;
+    // hostIPs and podIPs merge by IP in a strategic merge patch; a changed list must replace the old one.
+    status[field] =
+      (field === 'hostIPs' || field === 'podIPs') && Array.isArray(next) ? [{ $patch: 'replace' }, ...next] : next;
   }
   const currentByType = new Map((pod.status?.conditions ?? []).map((c) => [c.type, c]));
   const changedConditions = (desired.conditions ?? []).filter((c) => {

@@ -40,7 +40,10 @@ async function listPods(selector?: string): Promise<Pod[]> {
 }
 
 function isReady(pod: Pod): boolean {
-  return pod.status?.phase === 'Running' && Boolean(pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  return (
+    pod.status?.phase === 'Running' &&
+    Boolean(pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+  );
 }
 
 test('a Deployment of 50 replicas is scheduled onto the virtual node and all become Ready; scaled to 0 they are gone', async () => {
@@ -78,10 +81,18 @@ test('a Deployment of 50 replicas is scheduled onto the virtual node and all bec
   });
   assert.equal(ready.status?.availableReplicas, 50);
   const listed = await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', 'app=web', '--no-headers']);
-  assert.equal(listed.stdout.trim().split('\n').filter((l) => /\s1\/1\s+Running\s/.test(l)).length, 50);
+  assert.equal(
+    listed.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /\s1\/1\s+Running\s/.test(l)).length,
+    50,
+  );
 
   await cluster.client.patch(Deployments, { namespace, name: 'web' }, { spec: { replicas: 0 } }, 'merge');
-  await waitFor('the pods to leave the API', async () => (await listPods('app=web')).length === 0, { timeoutMs: 90_000 });
+  await waitFor('the pods to leave the API', async () => (await listPods('app=web')).length === 0, {
+    timeoutMs: 90_000,
+  });
   await waitFor('the pods to leave the provider', () =>
     vk.providerPods().every((p) => !p.metadata?.name?.startsWith('web-')),
   );
@@ -89,7 +100,10 @@ test('a Deployment of 50 replicas is scheduled onto the virtual node and all bec
 });
 
 test('a graceful delete waits for the provider to finish terminating the pod', async () => {
-  await cluster.client.create(Pods, podFor('graceful', { terminationGracePeriodSeconds: 30 }, { [TERMINATION_SECONDS_ANNOTATION]: '3' }));
+  await cluster.client.create(
+    Pods,
+    podFor('graceful', { terminationGracePeriodSeconds: 30 }, { [TERMINATION_SECONDS_ANNOTATION]: '3' }),
+  );
   await waitFor('Running', async () => isReady(await cluster.client.get(Pods, { namespace, name: 'graceful' })));
   const deleted = Date.now();
   await cluster.client.delete(Pods, { namespace, name: 'graceful' });
@@ -114,7 +128,10 @@ test('a forced delete removes the pod from the provider too', async () => {
   const result = await cluster.kubectl(['delete', 'pod', 'forced', '-n', namespace, '--force', '--grace-period=0']);
   assert.equal(result.code, 0, result.stderr);
   await waitFor('deletePod in the provider', () => vk.count('deletePod', `${namespace}/forced`) >= 1);
-  assert.equal((await listPods()).some((p) => p.metadata?.name === 'forced'), false);
+  assert.equal(
+    (await listPods()).some((p) => p.metadata?.name === 'forced'),
+    false,
+  );
 });
 
 test('a pod deleted while the virtual kubelet is down is removed from the provider after it restarts', async () => {
@@ -124,6 +141,9 @@ test('a pod deleted while the virtual kubelet is down is removed from the provid
   await vk.stop('SIGKILL');
   await cluster.kubectl(['delete', 'pod', 'while-down', '-n', namespace, '--force', '--grace-period=0']);
   vk = await VirtualKubeletProcess.start(cluster, { nodeName: vk.nodeName, workDir: vk.workDir });
-  await waitFor('the orphan to leave the provider', () => !vk.providerPods().some((p) => p.metadata?.name === 'while-down'));
+  await waitFor(
+    'the orphan to leave the provider',
+    () => !vk.providerPods().some((p) => p.metadata?.name === 'while-down'),
+  );
   assert.ok(vk.count('deletePod', `${namespace}/while-down`) >= 1);
 });

@@ -26,7 +26,10 @@ after(async () => {
 });
 
 function ready(pod: Pod): boolean {
-  return pod.status?.phase === 'Running' && Boolean(pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  return (
+    pod.status?.phase === 'Running' &&
+    Boolean(pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+  );
 }
 
 test('SIGKILL with 50 running pods, then restart: no extra createPod, pods untouched', async () => {

@@ -22,7 +22,7 @@ import { type ClientName, generatePki, SERVICE_CLUSTER_IP_RANGE } from './pki.ts
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const PROCESSES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
-type ProcessName = (typeof PROCESSES)[number];
+export type ProcessName = (typeof PROCESSES)[number];
 
 interface Ports {
   etcdClient: number;
@@ -149,6 +149,26 @@ export class LocalCluster {
       const state = this.#readState();
       if (state) await this.#stopProcesses(state);
       rmSync(this.dir, { recursive: true, force: true });
+    });
+  }
+
+  /**
+   * Stops one component and starts it again with the same flags and ports (tests of outages).
+   * `downtimeMs` keeps it down that long before the restart.
+   */
+  async restart(name: ProcessName, downtimeMs = 0): Promise<void> {
+    await withLock(`${this.dir}.lock`, this.#log, async () => {
+      const state = this.#readState();
+      if (!state) throw new HarnessError(`cluster "${this.name}" is not running`);
+      await this.#stopProcesses({ ...state, pids: { [name]: state.pids[name] } });
+      if (downtimeMs > 0) await delay(downtimeMs);
+      const logPath = join(this.dir, 'logs', `${name}.log`);
+      const pid = this.#spawn(state.binaries[name], this.#args(name, state.ports), logPath);
+      state.pids[name] = pid;
+      this.#writeState(state);
+      if ((await this.#waitHealthy(name, state, pid)) !== 'healthy') {
+        throw new HarnessError(`${name} did not come back after a restart; log: ${logPath}\n${readTail(logPath, 15)}`);
+      }
     });
   }
 

@@ -95,6 +95,16 @@ export function testCluster(): Promise<TestCluster> {
 }
 
 /**
+ * A control plane of its own, for tests that disrupt it (restarting the API server would break
+ * the tests running beside them on the shared cluster). Stop it with `cluster.down()`.
+ */
+export async function dedicatedCluster(name: string): Promise<{ test: TestCluster; cluster: LocalCluster }> {
+  const cluster = new LocalCluster(name, (line) => process.stderr.write(`cluster ${name}: ${line}\n`));
+  const info = await cluster.up();
+  return { test: new TestCluster(info), cluster };
+}
+
+/**
  * Polls `probe` until it returns a value other than undefined/false, and returns it.
  * Fails with `what` and the last value seen when `timeoutMs` passes. Tests wait for conditions
  * with this, never with fixed sleeps.

@@ -19,14 +19,16 @@ import { waitFor } from '../../../tools/kube/testing.ts';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 
-let credentials: Promise<string> | undefined;
+const credentials = new Map<string, Promise<string>>();
 
 /**
  * A kubeconfig for the `virtual-kubelet` ServiceAccount, bound to exactly the ClusterRole in
  * deploy/rbac.yaml (applied with the real kubectl), so every e2e test also proves that RBAC.
  */
 export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> {
-  credentials ??= (async () => {
+  const cached = credentials.get(cluster.info.kubeconfig);
+  if (cached) return cached;
+  const made = (async () => {
     const applied = await cluster.kubectl(['apply', '-f', join(REPO, 'deploy', 'rbac.yaml')]);
     if (applied.code !== 0) throw new Error(`kubectl apply deploy/rbac.yaml: ${applied.stderr}`);
     const token = await cluster.kubectl(['create', 'token', 'virtual-kubelet', '-n', 'kube-system', '--duration=24h']);
@@ -44,7 +46,8 @@ export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> 
     );
     return path;
   })();
-  return credentials;
+  credentials.set(cluster.info.kubeconfig, made);
+  return made;
 }
 
 export function freePort(): Promise<number> {

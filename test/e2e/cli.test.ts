@@ -1,0 +1,112 @@
+/**
+ * User mistakes on the command line: exit code 2 and one clear line, no stack trace.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CLI } from './support/virtual-kubelet.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'vk-cli-'));
+const kubeconfig = join(dir, 'kubeconfig');
+writeFileSync(
+  kubeconfig,
+  JSON.stringify({
+    'current-context': 'c',
+    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+    users: [{ name: 'u', user: { token: 't' } }],
+  }),
+);
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: 20_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+function assertUsageError(result: { code: number; stderr: string }, pattern: RegExp): void {
+  assert.equal(result.code, 2, result.stderr);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected:\n${result.stderr}`);
+  assert.match(lines[0] ?? '', pattern);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+}
+
+function config(content: string): string {
+  const path = join(dir, `config-${Math.random().toString(16).slice(2)}.json`);
+  writeFileSync(path, content);
+  return path;
+}
+
+test('bad flags exit 2 with one line naming the problem', async () => {
+  assertUsageError(
+    await run(['--provider', 'mock', '--pod-sync-workers', 'many']),
+    /--pod-sync-workers must be an integer/,
+  );
+  assertUsageError(await run(['--provider', 'mock', '--bogus']), /unknown flag '--bogus'/);
+  assertUsageError(await run([]), /--provider is required/);
+  assertUsageError(await run(['--provider', 'mock', '--os', 'plan9']), /--os must be linux or windows/);
+  assertUsageError(
+    await run(['--provider', 'mock', '--full-resync-period', '5 minutes']),
+    /--full-resync-period: invalid duration/,
+  );
+  assertUsageError(await run(['--provider', 'mock', '--log-level', 'loud']), /--log-level must be one of/);
+  assertUsageError(
+    await run(['--provider', 'mock'], { VKUBELET_TAINT_EFFECT: 'Sometimes' }),
+    /VKUBELET_TAINT_EFFECT must be one of/,
+  );
+  assertUsageError(await run(['--provider', 'mock'], { KUBELET_PORT: '99999' }), /KUBELET_PORT must be a port number/);
+  assertUsageError(
+    await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
+    /unknown provider "no-such-provider": not a built-in \(mock\)/,
+  );
+  assertUsageError(
+    await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
+    /kubeconfig .*absent does not exist/,
+  );
+});
+
+test('a malformed provider config exits 2 with one line naming the file and the problem', async () => {
+  const base = ['--provider', 'mock', '--kubeconfig', kubeconfig, '--nodename', 'vk-x', '--metrics-addr', ''];
+  assertUsageError(await run([...base, '--provider-config', config('{"vk-x": {"cpu": ')]), /is not valid JSON/);
+  assertUsageError(
+    await run([...base, '--provider-config', config('{"vk-x": {"memory": "lots"}}')]),
+    /"memory" is not a valid quantity: "lots"/,
+  );
+  assertUsageError(await run([...base, '--provider-config', config('{"other": {}}')]), /has no entry for node "vk-x"/);
+  assertUsageError(
+    await run([...base, '--provider-config', config('[1, 2]')]),
+    /must be a JSON object keyed by node name/,
+  );
+  assertUsageError(await run([...base, '--provider-config', join(dir, 'missing.json')]), /cannot be read/);
+});
+
+test('--help, --version and the providers list', async () => {
+  const help = await run(['--help']);
+  assert.equal(help.code, 0);
+  for (const flag of [
+    '--nodename',
+    '--provider-config',
+    '--pod-sync-workers',
+    '--kube-api-qps',
+    '--metrics-addr',
+    'KUBELET_PORT',
+  ]) {
+    assert.ok(help.stdout.includes(flag), flag);
+  }
+  const version = await run(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^virtual-kubelet \d+\.\d+\.\d+/);
+  const providers = await run(['providers']);
+  assert.equal(providers.stdout.trim(), 'mock');
+});
