@@ -194,16 +194,25 @@ export class VirtualNode {
     const nodeController = this.#nodeController as NodeController;
     const podController = this.#podController as PodController;
     this.resources.start(signal);
-    const running = [
+    const running: Promise<void>[] = [
       podController.run(signal),
-      nodeController.run(signal),
       ...(this.#eventRecorder ? [this.#eventRecorder.run(signal)] : []),
     ];
-    const started = Promise.all([podController.ready, nodeController.ready]).then(() => {
+    // The node registers only once the pod controller knows the provider's pods, and then at
+    // once as Ready: no NotReady flicker for the node lifecycle controller to taint.
+    const started = Promise.race([
+      podController.ready,
+      new Promise((resolve) => signal.addEventListener('abort', resolve)),
+    ]).then(async () => {
       if (signal.aborted) return;
       nodeController.setStarted(true);
-      this.logger.info(`node ${this.options.nodeName} is ready`);
-      this.#resolveReady();
+      const node = nodeController.run(signal);
+      await Promise.race([nodeController.ready, node]);
+      if (!signal.aborted) {
+        this.logger.info(`node ${this.options.nodeName} is ready`);
+        this.#resolveReady();
+      }
+      await node;
     });
     try {
       await Promise.all([...running, started]);

@@ -1,15 +1,15 @@
 /**
- * A small, fast Kubernetes REST client: JSON in and out, HTTP/2 when the server offers it,
- * a client-side rate limit (client-go's QPS/Burst), and watches as async iterables.
+ * A small, fast Kubernetes REST client: JSON in and out over keep-alive HTTP/1.1, a client-side
+ * rate limit (client-go's QPS/Burst), and watches as async iterables.
  *
  * It deliberately has no model classes and no code generation: callers pass a
  * {@link ResourceType} and get `kubernetes-types` objects back.
  */
 import { channel } from 'node:diagnostics_channel';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
 import { KubeApiError, type KubeStatus } from '../errors.ts';
 import { Credentials } from './credentials.ts';
+import { discard, HttpTransport, readText, type TransportResponse } from './http-transport.ts';
 import type { ClusterConnection } from './kubeconfig.ts';
 import { type KubeList, type KubeObject, type ObjectLocation, type ResourceType, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -32,8 +32,8 @@ export interface KubeClientOptions {
   qps?: number;
   /** Requests allowed in a burst (client-go `Burst`). Default 400. */
   burst?: number;
-  /** Use HTTP/2 when the server offers it. Default true. */
-  http2?: boolean;
+  /** Most connections for ordinary requests (watches have their own). Default 100. */
+  maxConnections?: number;
   /** Timeout for one non-watch request, in milliseconds. Default 60 000. */
   requestTimeoutMs?: number;
   userAgent?: string;
@@ -99,12 +99,10 @@ const MAX_THROTTLE_RETRIES = 10;
 export class KubeClient {
   readonly connection: ClusterConnection;
   readonly #credentials: Credentials;
-  #dispatcher: Dispatcher;
+  readonly #transport: HttpTransport;
   readonly #limiter: TokenBucket;
   readonly #requestTimeoutMs: number;
   readonly #userAgent: string;
-  readonly #origin: string;
-  readonly #http2: boolean;
   #clientCertificateFromExec: string | undefined;
 
   constructor(connection: ClusterConnection, options: KubeClientOptions = {}) {
@@ -113,34 +111,22 @@ export class KubeClient {
     this.#limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.#userAgent = options.userAgent ?? `virtual-kubelet node/${process.versions.node}`;
-    this.#origin = new URL(connection.server).origin;
-    this.#http2 = options.http2 ?? true;
-    this.#dispatcher = this.#createDispatcher(connection.clientCertificateData, connection.clientKeyData);
-  }
-
-  #createDispatcher(cert: Buffer | undefined, key: Buffer | undefined): Dispatcher {
-    const c = this.connection;
-    return new Agent({
-      connect: {
-        ...(c.caData ? { ca: c.caData } : {}),
-        ...(cert ? { cert } : {}),
-        ...(key ? { key } : {}),
-        rejectUnauthorized: !c.insecureSkipTLSVerify,
-        ...(c.tlsServerName ? { servername: c.tlsServerName } : {}),
+    this.#transport = new HttpTransport(
+      connection.server,
+      {
+        ...(connection.caData ? { ca: connection.caData } : {}),
+        ...(connection.clientCertificateData ? { cert: connection.clientCertificateData } : {}),
+        ...(connection.clientKeyData ? { key: connection.clientKeyData } : {}),
+        rejectUnauthorized: !connection.insecureSkipTLSVerify,
+        ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
       },
-      allowH2: this.#http2,
-      // Watches hold a stream each; keep HTTP/1.1 connections plentiful and HTTP/2 streams unbounded here,
-      // the API server (and our token bucket) set the real limits.
-      connections: this.#http2 ? 4 : 64,
-      keepAliveTimeout: 60_000,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+      options.maxConnections ?? 100,
+    );
   }
 
-  /** Closes idle connections; in-flight watches end. */
+  /** Closes the connections; in-flight watches end. */
   async close(): Promise<void> {
-    await this.#dispatcher.destroy();
+    this.#transport.close();
   }
 
   /** Requests waiting for the rate limiter, for metrics. */
@@ -156,23 +142,24 @@ export class KubeClient {
       status.clientKeyData &&
       status.clientCertificateData !== this.#clientCertificateFromExec
     ) {
-      const old = this.#dispatcher;
-      this.#dispatcher = this.#createDispatcher(
+      this.#transport.setClientCertificate(
         Buffer.from(status.clientCertificateData),
         Buffer.from(status.clientKeyData),
       );
       this.#clientCertificateFromExec = status.clientCertificateData;
-      void old.close().catch(() => {});
     }
   }
 
   /** Sends one request and returns the raw response; the caller consumes the body. */
-  async #send(method: string, path: string, options: RequestOptions, rateLimited: boolean) {
-    const url = new URL(path, this.#origin);
+  async #send(method: string, path: string, options: RequestOptions, watch: boolean): Promise<TransportResponse> {
+    let target = path;
     if (options.query) {
+      const query = new URLSearchParams();
       for (const [key, value] of Object.entries(options.query)) {
-        if (value !== undefined) url.searchParams.set(key, String(value));
+        if (value !== undefined) query.set(key, String(value));
       }
+      const text = query.toString();
+      if (text) target += `?${text}`;
     }
     let body: string | undefined;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
@@ -181,30 +168,32 @@ export class KubeClient {
       headers['content-type'] = options.contentType ?? 'application/json';
     }
     for (let attempt = 0; ; attempt++) {
-      if (rateLimited) await this.#limiter.take(options.signal);
+      // Watches are not rate limited: a reconnect must not queue behind a burst of writes.
+      if (!watch) await this.#limiter.take(options.signal);
       await this.#refreshExecClientCertificate();
       const authorization = await this.#credentials.authorization();
       if (authorization) headers.authorization = authorization;
       const started = performance.now();
       let code = 0;
       try {
-        const response = await this.#dispatcher.request({
-          origin: this.#origin,
-          path: url.pathname + url.search,
-          method: method as Dispatcher.HttpMethod,
+        const response = await this.#transport.request({
+          method,
+          path: target,
           headers,
-          body: body ?? null,
-          signal: options.signal ?? null,
+          body,
+          signal: options.signal,
+          idleTimeoutMs: watch ? 0 : this.#requestTimeoutMs,
+          watch,
         });
         code = response.statusCode;
         if (code === 401 && attempt === 0 && (this.connection.tokenFile || this.connection.exec)) {
-          await response.body.dump();
+          await discard(response.body);
           this.#credentials.invalidate();
           continue;
         }
         const retryAfter = retryAfterMs(response.statusCode, response.headers['retry-after']);
         if (retryAfter !== undefined && attempt < MAX_THROTTLE_RETRIES) {
-          await response.body.dump();
+          await discard(response.body);
           await delay(retryAfter, undefined, { signal: options.signal });
           continue;
         }
@@ -225,11 +214,8 @@ export class KubeClient {
 
   /** Sends a request and decodes the JSON answer; non-2xx answers throw {@link KubeApiError}. */
   async request<T>(method: string, path: string, options: RequestOptions): Promise<T> {
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#requestTimeoutMs)])
-      : AbortSignal.timeout(this.#requestTimeoutMs);
-    const response = await this.#send(method, path, { ...options, signal }, true);
-    const text = await response.body.text();
+    const response = await this.#send(method, path, options, false);
+    const text = await readText(response.body);
     if (response.statusCode >= 300) throw apiError(response.statusCode, text, `${method} ${path}`);
     return (text ? JSON.parse(text) : undefined) as T;
   }
@@ -353,7 +339,7 @@ export class KubeClient {
     const path = resourcePath(type, { namespace: options.namespace });
     const controller = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-    let response: Dispatcher.ResponseData;
+    let response: TransportResponse;
     try {
       response = await this.#send(
         'GET',
@@ -371,14 +357,14 @@ export class KubeClient {
             timeoutSeconds: options.timeoutSeconds,
           },
         },
-        false,
+        true,
       );
     } catch (error) {
       if (options.signal?.aborted) return;
       throw error;
     }
     if (response.statusCode >= 300) {
-      throw apiError(response.statusCode, await response.body.text(), `watch ${path}`);
+      throw apiError(response.statusCode, await readText(response.body), `watch ${path}`);
     }
     let pending = '';
     try {
@@ -411,6 +397,7 @@ export class KubeClient {
       throw error;
     } finally {
       controller.abort();
+      response.body.destroy();
     }
   }
 }

@@ -252,7 +252,12 @@ export class NodeController {
       return existing;
     }
     try {
-      const created = await this.#client.create(Nodes, this.#desired, { signal });
+      // Created with its real conditions (Ready=True when started), so the node lifecycle controller
+      // lifts the not-ready taint that admission puts on every new Node at its first look.
+      const now = kubeTime();
+      const status = this.#desiredStatus();
+      status.conditions = status.conditions?.map((c) => ({ ...c, lastHeartbeatTime: now, lastTransitionTime: now }));
+      const created = await this.#client.create(Nodes, { ...this.#desired, status }, { signal });
       this.stats.creates++;
       this.#logger.info(`registered node ${this.name}`);
       this.#events.record(created, 'Normal', 'Starting', 'Starting virtual-kubelet.');

@@ -7,6 +7,7 @@
  * what is missing: create, update, delete in the provider; write status; remove a terminated
  * pod from the API. A key is never synced by two workers at once.
  */
+import { hash } from 'node:crypto';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, isConflict, isInvalidInput, isNotFound } from '../errors.ts';
@@ -89,9 +90,9 @@ interface PodRecord {
   providerGone: boolean;
   /** The provider's latest status report, and a counter that moves when it changes. */
   providerStatus?: PodStatus;
-  providerStatusJson?: string;
+  providerStatusDigest?: string;
   /** The status last written, and the API resourceVersion it was written on top of. */
-  writtenStatusJson?: string;
+  writtenStatusDigest?: string;
   writtenOnResourceVersion?: string;
   /** A status synthesised by the controller (config error, provider failure) instead of the provider's. */
   syntheticStatus?: PodStatus;
@@ -182,8 +183,23 @@ export class PodController {
     return { hostIPs: this.#options.node().hostIPs };
   }
 
-  #call(signal: AbortSignal) {
-    return { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#options.providerTimeoutMs ?? 120_000)]) };
+  /**
+   * Calls the provider with a signal that aborts on shutdown or after the provider timeout. The
+   * timer is cleared as soon as the call settles: with thousands of pods, a timer per call left
+   * running for minutes (AbortSignal.timeout) would pile up.
+   */
+  async #call<T>(signal: AbortSignal, call: (options: { signal: AbortSignal }) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timeout = this.#options.providerTimeoutMs ?? 120_000;
+    const timer = setTimeout(() => controller.abort(new Error(`provider call timed out after ${timeout} ms`)), timeout);
+    try {
+      return await call({ signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Runs until `signal` aborts. The provider's pods keep running after that. */
@@ -234,7 +250,7 @@ export class PodController {
   async #reconcileAtStart(signal: AbortSignal): Promise<void> {
     let providerPods: Pod[];
     try {
-      providerPods = await this.#provider.getPods(this.#call(signal));
+      providerPods = await this.#call(signal, (o) => this.#provider.getPods(o));
     } catch (error) {
       this.#logger.warn({ err: errorMessage(error) }, 'could not list the provider pods at start; adopting none');
       return;
@@ -260,7 +276,7 @@ export class PodController {
       this.#logger.info({ count: orphans.length }, 'deleting provider pods that no longer exist in the API');
       await mapConcurrently(orphans, this.#options.workers ?? 10, async (pod) => {
         try {
-          await this.#provider.deletePod(pod, this.#call(signal));
+          await this.#call(signal, (o) => this.#provider.deletePod(pod, o));
           this.stats.orphansDeleted++;
         } catch (error) {
           if (!isNotFound(error)) {
@@ -319,10 +335,10 @@ export class PodController {
   }
 
   #storeProviderStatus(record: PodRecord, status: PodStatus): boolean {
-    const json = JSON.stringify(status);
-    if (json === record.providerStatusJson) return false;
+    const digest = contentDigest(status);
+    if (digest === record.providerStatusDigest) return false;
     record.providerStatus = status;
-    record.providerStatusJson = json;
+    record.providerStatusDigest = digest;
     return true;
   }
 
@@ -418,11 +434,12 @@ export class PodController {
       return false;
     }
     try {
-      if (resolution?.needsPodIP && this.#provider.allocatePodIPs) {
-        const podIPs = await this.#provider.allocatePodIPs(apiPod, this.#call(signal));
+      const allocatePodIPs = this.#provider.allocatePodIPs?.bind(this.#provider);
+      if (resolution?.needsPodIP && allocatePodIPs) {
+        const podIPs = await this.#call(signal, (o) => allocatePodIPs(apiPod, o));
         resolution = await this.#resolve(apiPod, record, key, podIPs);
       }
-      await this.#provider.createPod(resolution?.pod ?? apiPod, this.#call(signal));
+      await this.#call(signal, (o) => this.#provider.createPod(resolution?.pod ?? apiPod, o));
     } catch (error) {
       await this.#providerFailed(key, apiPod, record, PodEventReason.CreateFailed, error, signal);
       throw error;
@@ -444,7 +461,9 @@ export class PodController {
       apiPod.status?.podIPs?.map((p) => p.ip ?? ''),
     );
     try {
-      await this.#provider.updatePod(resolution && !resolution.error ? resolution.pod : apiPod, this.#call(signal));
+      await this.#call(signal, (o) =>
+        this.#provider.updatePod(resolution && !resolution.error ? resolution.pod : apiPod, o),
+      );
     } catch (error) {
       await this.#providerFailed(key, apiPod, record, PodEventReason.UpdateFailed, error, signal);
       throw error;
@@ -523,7 +542,7 @@ export class PodController {
       const { namespace, name } = splitKey(key);
       let providerPod: Pod | undefined;
       try {
-        providerPod = await this.#provider.getPod(namespace, name, this.#call(signal));
+        providerPod = await this.#call(signal, (o) => this.#provider.getPod(namespace, name, o));
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
@@ -535,7 +554,7 @@ export class PodController {
 
   async #deleteInProvider(pod: Pod, signal: AbortSignal, record?: PodRecord): Promise<void> {
     try {
-      await this.#provider.deletePod(pod, this.#call(signal));
+      await this.#call(signal, (o) => this.#provider.deletePod(pod, o));
       this.stats.deletes++;
     } catch (error) {
       if (!isNotFound(error)) {
@@ -575,10 +594,10 @@ export class PodController {
     if (!desired) return;
     const patch = podStatusPatch(apiPod, desired);
     if (!patch) return;
-    const desiredJson = JSON.stringify(desired);
+    const desiredDigest = contentDigest(desired);
     // Our last write has not come back through the watch yet: do not write it twice.
     if (
-      desiredJson === record.writtenStatusJson &&
+      desiredDigest === record.writtenStatusDigest &&
       apiPod.metadata?.resourceVersion === record.writtenOnResourceVersion
     ) {
       return;
@@ -587,7 +606,7 @@ export class PodController {
     try {
       await this.#client.patch(Pods, { namespace, name, subresource: 'status' }, patch, 'strategic', { signal });
       this.stats.statusWrites++;
-      record.writtenStatusJson = desiredJson;
+      record.writtenStatusDigest = desiredDigest;
       record.writtenOnResourceVersion = apiPod.metadata?.resourceVersion;
     } catch (error) {
       // Gone or re-created meanwhile: the informer brings the news and the key is synced again.
@@ -601,7 +620,7 @@ export class PodController {
     const { namespace, name } = splitKey(key);
     let status: PodStatus | undefined;
     try {
-      status = await this.#provider.getPodStatus(namespace, name, this.#call(signal));
+      status = await this.#call(signal, (o) => this.#provider.getPodStatus(namespace, name, o));
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -640,6 +659,14 @@ export class PodController {
       await sleep(Math.max(0, interval - (Date.now() - started)), signal);
     }
   }
+}
+
+/**
+ * A short digest of an object's JSON: records keep this rather than the JSON itself, which at
+ * ten thousand pods would cost megabytes.
+ */
+function contentDigest(value: unknown): string {
+  return hash('sha1', JSON.stringify(value), 'base64');
 }
 
 /** The cached kinds a pod's environment reads. */

@@ -4,6 +4,7 @@
  * images, resources (in-place resize), `activeDeadlineSeconds` and added tolerations. Status
  * changes never reach the provider.
  */
+import { hash } from 'node:crypto';
 import type { Container, EphemeralContainer, Pod } from 'kubernetes-types/core/v1.js';
 
 function sortedEntries(map: Record<string, string> | undefined): [string, string][] {
@@ -14,10 +15,10 @@ function containerParts(containers: (Container | EphemeralContainer)[] | undefin
   return (containers ?? []).map((c) => [c.name, c.image ?? '', c.resources ?? null]);
 }
 
-/** A string that changes exactly when something `updatePod` must hear about changes. */
+/** A short string that changes exactly when something `updatePod` must hear about changes. */
 export function podUpdateFingerprint(pod: Pod): string {
   const spec = pod.spec;
-  return JSON.stringify([
+  const parts = JSON.stringify([
     sortedEntries(pod.metadata?.labels),
     sortedEntries(pod.metadata?.annotations),
     spec?.activeDeadlineSeconds ?? null,
@@ -26,6 +27,7 @@ export function podUpdateFingerprint(pod: Pod): string {
     containerParts(spec?.initContainers),
     containerParts(spec?.ephemeralContainers),
   ]);
+  return hash('sha1', parts, 'base64');
 }
 
 /** The container images of a pod, in order: what adoption compares with the provider's copy. */

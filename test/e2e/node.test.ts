@@ -39,7 +39,16 @@ test('the node registers Ready with labels, taint, capacity, addresses and kubel
   assert.equal(labels['kubernetes.io/role'], 'agent');
   assert.equal(labels['kubernetes.io/hostname'], vk.nodeName);
   assert.equal(labels['kubernetes.io/os'], 'linux');
-  assert.deepEqual(node.spec?.taints, [{ key: 'virtual-kubelet.io/provider', value: 'mock', effect: 'NoSchedule' }]);
+  // Admission gives every new Node the not-ready taint; the node lifecycle controller lifts it once it sees Ready.
+  const settled = await waitFor(
+    'only the provider taint',
+    async () => {
+      const taints = (await cluster.client.get<Node>(Nodes, { name: vk.nodeName })).spec?.taints ?? [];
+      return taints.length === 1 ? taints : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
+  assert.deepEqual(settled, [{ key: 'virtual-kubelet.io/provider', value: 'mock', effect: 'NoSchedule' }]);
   assert.equal(node.status?.capacity?.cpu, '8');
   assert.equal(node.status?.capacity?.memory, '32Gi');
   assert.equal(node.status?.allocatable?.pods, '150');

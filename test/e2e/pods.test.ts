@@ -119,7 +119,7 @@ test('a graceful delete waits for the provider to finish terminating the pod', a
   const elapsed = Date.now() - deleted;
   assert.ok(elapsed >= 2500, `removed after ${elapsed} ms: before the provider finished`);
   assert.ok(elapsed < 15_000, `removed after ${elapsed} ms: long after the provider finished`);
-  assert.ok(!vk.providerPods().some((p) => p.metadata?.name === 'graceful'));
+  await waitFor('the provider to let it go', () => !vk.providerPods().some((p) => p.metadata?.name === 'graceful'));
 });
 
 test('a forced delete removes the pod from the provider too', async () => {

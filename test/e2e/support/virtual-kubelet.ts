@@ -73,6 +73,8 @@ export interface StartOptions {
   /** Wait for the node to be Ready (default true). */
   waitReady?: boolean;
   kubeconfig?: string;
+  /** The CLI entry to run; default the TypeScript source (bin/virtual-kubelet.js runs the build). */
+  cli?: string | undefined;
 }
 
 /** One `virtual-kubelet --provider mock` process. */
@@ -111,7 +113,7 @@ export class VirtualKubeletProcess {
     const child = spawn(
       process.execPath,
       [
-        CLI,
+        options.cli ?? CLI,
         '--provider',
         'mock',
         '--provider-config',

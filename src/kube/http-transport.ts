@@ -1,0 +1,129 @@
+/**
+ * HTTP/1.1 with keep-alive to the API server, on Node's own `https` module: two connection pools,
+ * one for ordinary requests and one for watches, so long-lived watches never take the sockets
+ * that status writes need.
+ *
+ * Why not undici or HTTP/2: undici's llhttp WebAssembly adds about 27 MB to every process, and
+ * under load its HTTP/2 streams stopped delivering watch events while requests still flowed
+ * (seen with kube-apiserver 1.37). Plain HTTP/1.1 is what the API server handles best anyway.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+export interface TlsOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+  servername?: string;
+}
+
+export interface TransportRequest {
+  method: string;
+  /** Path and query string. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Give up when the connection is idle this long (0: never, for watches). */
+  idleTimeoutMs: number;
+  /** A watch: use the watch pool. */
+  watch?: boolean;
+}
+
+export interface TransportResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+/** Reads a whole response body as text. */
+export async function readText(body: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+/** Drains a body we do not need, so its socket goes back to the pool. */
+export function discard(body: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (body.readableEnded) {
+      resolve();
+      return;
+    }
+    body
+      .on('end', resolve)
+      .on('error', () => resolve())
+      .on('close', resolve);
+    body.resume();
+  });
+}
+
+export class HttpTransport {
+  readonly #url: URL;
+  readonly #secure: boolean;
+  #tls: TlsOptions;
+  #requests: HttpAgent;
+  #watches: HttpAgent;
+  readonly #maxSockets: number;
+
+  constructor(server: string, tls: TlsOptions, maxSockets = 100) {
+    this.#url = new URL(server);
+    this.#secure = this.#url.protocol === 'https:';
+    this.#tls = tls;
+    this.#maxSockets = maxSockets;
+    this.#requests = this.#agent(maxSockets);
+    this.#watches = this.#agent(Number.POSITIVE_INFINITY);
+  }
+
+  #agent(maxSockets: number): HttpAgent {
+    const common = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets, maxFreeSockets: Math.min(maxSockets, 64) };
+    return this.#secure ? new HttpsAgent({ ...common, ...this.#tls }) : new HttpAgent(common);
+  }
+
+  /** Replaces the client certificate (an exec plugin issued a new one); new connections use it. */
+  setClientCertificate(cert: Buffer, key: Buffer): void {
+    this.#tls = { ...this.#tls, cert, key };
+    const old = [this.#requests, this.#watches];
+    this.#requests = this.#agent(this.#maxSockets);
+    this.#watches = this.#agent(Number.POSITIVE_INFINITY);
+    for (const agent of old) agent.destroy();
+  }
+
+  request(options: TransportRequest): Promise<TransportResponse> {
+    return new Promise((resolve, reject) => {
+      const send = this.#secure ? httpsRequest : httpRequest;
+      const headers: Record<string, string | number> = { ...options.headers };
+      if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
+      const req = send({
+        protocol: this.#url.protocol,
+        hostname: this.#url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: this.#url.port || (this.#secure ? 443 : 80),
+        method: options.method,
+        path: options.path,
+        headers,
+        agent: options.watch ? this.#watches : this.#requests,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (options.idleTimeoutMs > 0) {
+        req.setTimeout(options.idleTimeoutMs, () => {
+          req.destroy(
+            Object.assign(new Error(`no answer from ${this.#url.host} within ${options.idleTimeoutMs} ms`), {
+              code: 'ETIMEDOUT',
+            }),
+          );
+        });
+      }
+      req.once('response', (response) =>
+        resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }),
+      );
+      req.once('error', reject);
+      req.end(options.body);
+    });
+  }
+
+  close(): void {
+    this.#requests.destroy();
+    this.#watches.destroy();
+  }
+}
