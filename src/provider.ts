@@ -10,7 +10,9 @@
  * Objects passed to a provider are shared with the controller's cache: read them, copy what you
  * keep, never mutate them.
  */
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
+import type { StatsSummary } from './kubelet-api/stats-types.ts';
 
 /** Every provider call gets a signal that aborts when the call is no longer wanted (shutdown, timeout). */
 export interface ProviderCallOptions {
@@ -80,12 +82,119 @@ export interface PodIPAllocator {
   allocatePodIPs(pod: Pod, options: ProviderCallOptions): Promise<string[]>;
 }
 
+/** What `kubectl logs` asks for (the kubelet's `PodLogOptions`), validated. */
+export interface ContainerLogOptions {
+  /** Keep the stream open and send new lines as they are written. */
+  follow: boolean;
+  /** The previous (terminated) instance of the container. */
+  previous: boolean;
+  /** Prefix each line with its RFC 3339 time, fixed width with 9 fractional digits, and a space. */
+  timestamps: boolean;
+  /** Only the last N lines (before following). */
+  tailLines?: number;
+  /** Stop after this many bytes. */
+  limitBytes?: number;
+  /** Only lines from the last N seconds. */
+  sinceSeconds?: number;
+  /** Only lines at or after this time. */
+  sinceTime?: Date;
+}
+
+/**
+ * Optional: `kubectl logs`. Return a stream of the log bytes with the options applied (the
+ * `applyLogOptions` helper does that for providers that keep lines in memory). Throw
+ * NotFoundError for an unknown pod or container, InvalidInputError for `previous` without a
+ * previous instance. The stream is destroyed when the client goes away.
+ */
+export interface ContainerLogsProvider {
+  getContainerLogs(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    logOptions: ContainerLogOptions,
+    options: ProviderCallOptions,
+  ): Promise<Readable>;
+}
+
+/** A terminal's size, as `kubectl exec -t` reports it. */
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The standard streams of an exec or attach session, as plain Node streams. The kubelet API does
+ * all protocol work (SPDY or WebSocket, channels, resize messages, the exit status).
+ */
+export interface AttachIO {
+  /** The client's input, when it sends any; it ends when the client closes stdin. */
+  stdin: Readable | undefined;
+  /** The client's output; ended by the kubelet API after the call returns. */
+  stdout: Writable | undefined;
+  /** The client's error output; absent with a TTY (a terminal has one output). */
+  stderr: Writable | undefined;
+  /** Whether the client asked for a terminal. */
+  tty: boolean;
+  /** Terminal size changes (TTY only), from the first size on. */
+  onResize(listener: (size: TerminalSize) => void): void;
+}
+
+/** Optional: `kubectl exec`. Resolve with the command's exit code (0..255); undefined means 0. */
+export interface ContainerExecProvider {
+  runInContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    command: string[],
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number | undefined>;
+}
+
+/** Optional: `kubectl attach`, to the container's main process. Resolve when the session ends. */
+export interface ContainerAttachProvider {
+  attachToContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number | undefined>;
+}
+
+/**
+ * Optional: `kubectl port-forward`. Connect `stream` to the pod's port: bytes written to it go to
+ * the client, bytes read from it come from the client. Resolve when the connection is done.
+ */
+export interface PortForwardProvider {
+  portForward(
+    namespace: string,
+    podName: string,
+    port: number,
+    stream: Duplex,
+    options: ProviderCallOptions,
+  ): Promise<void>;
+}
+
+/**
+ * Optional: `/stats/summary` (stats/v1alpha1), and from it `/metrics/resource`, which
+ * metrics-server reads for `kubectl top` and the HPA.
+ */
+export interface StatsProvider {
+  getStatsSummary(options: ProviderCallOptions): Promise<StatsSummary>;
+}
+
 /** A provider: the lifecycle handler plus whichever optional capabilities it has. */
 export type Provider = PodLifecycleHandler &
   Partial<PodNotifier> &
   Partial<NodeProvider> &
   Partial<NodeConfigurer> &
-  Partial<PodIPAllocator>;
+  Partial<PodIPAllocator> &
+  Partial<ContainerLogsProvider> &
+  Partial<ContainerExecProvider> &
+  Partial<ContainerAttachProvider> &
+  Partial<PortForwardProvider> &
+  Partial<StatsProvider>;
 
 /** A NodeProvider that is always healthy and never changes the node: for providers without node-level state. */
 export class NaiveNodeProvider implements NodeProvider {
