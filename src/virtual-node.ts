@@ -7,12 +7,23 @@
  * await node.run(AbortSignal.timeout(…));   // or a signal aborted on SIGTERM
  * ```
  */
+import { X509Certificate } from 'node:crypto';
 import type { Node, Taint } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { KubeClient } from './kube/client.ts';
 import { type EventRecorder, KubeEventRecorder } from './kube/events.ts';
 import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
 import type { WorkQueueMetrics } from './kube/work-queue.ts';
+import { Authenticator } from './kubelet-api/auth/authenticator.ts';
+import { Authorizer } from './kubelet-api/auth/authorizer.ts';
+import { KubeletServer } from './kubelet-api/server.ts';
+import {
+  type KeyMaterial,
+  readCertificateFile,
+  readKeyPair,
+  selfSignedKeyPair,
+  watchKeyPair,
+} from './kubelet-api/serving-certificate.ts';
 import { silentLogger } from './log.ts';
 import { NodeController } from './node/node-controller.ts';
 import { nodeTemplate } from './node/node-template.ts';
@@ -42,6 +53,8 @@ export interface VirtualNodeOptions {
   /** The node's taint; `false` for none. */
   taint?: Taint | false;
   labels?: Record<string, string>;
+  /** `status.declaredFeatures`, e.g. `['ExtendWebSocketsToKubelet']`. */
+  declaredFeatures?: string[];
   clusterDomain?: string;
   /** `--provider-config`, passed to a provider factory. */
   providerConfigPath?: string;
@@ -57,6 +70,25 @@ export interface VirtualNodeOptions {
   queueMetrics?: WorkQueueMetrics;
   /** Hook to change the Node before it is registered (after the provider's configureNode). */
   configureNode?: (node: Node) => void;
+  /** The kubelet HTTPS API (logs, exec, port-forward, stats); `false` to run without it. */
+  kubeletApi?: KubeletApiOptions | false;
+}
+
+/** Options of the kubelet API server. */
+export interface KubeletApiOptions {
+  /** Listen address. Default all interfaces. */
+  address?: string;
+  /** Serving certificate and key files (reloaded when they change); without them a self-signed pair. */
+  certificateFile?: string;
+  keyFile?: string;
+  /** CA file that verifies client certificates (the API server's kubelet client certificate). */
+  clientCAFile?: string;
+  /** Let requests without credentials in. Dangerous: anyone who reaches the port can exec. */
+  allowAnonymous?: boolean;
+  streamIdleTimeoutMs?: number;
+  streamCreationTimeoutMs?: number;
+  /** The virtual kubelet's own metrics, served at `/metrics`. */
+  metrics?: () => Promise<string>;
 }
 
 export class VirtualNode {
@@ -68,6 +100,8 @@ export class VirtualNode {
   #nodeController: NodeController | undefined;
   #podController: PodController | undefined;
   #eventRecorder: KubeEventRecorder | undefined;
+  #kubeletServer: KubeletServer | undefined;
+  #stopWatchingCertificate: (() => void) | undefined;
   #resolveReady: () => void = () => {};
   /** Resolves when the node is registered and Ready and the pod controller runs. */
   readonly ready: Promise<void>;
@@ -106,6 +140,33 @@ export class VirtualNode {
     return this.#provider;
   }
 
+  get kubeletServer(): KubeletServer | undefined {
+    return this.#kubeletServer;
+  }
+
+  /** The serving certificate: from files, or self-signed for the node's addresses (with a warning). */
+  #servingKeyPair(api: KubeletApiOptions, node: Node): KeyMaterial {
+    const addresses = (node.status?.addresses ?? []).map((a) => a.address);
+    if (api.certificateFile && api.keyFile) {
+      const pair = readKeyPair(api.certificateFile, api.keyFile);
+      const certificate = new X509Certificate(pair.cert);
+      for (const address of addresses) {
+        const covered = /^[\d.]+$|:/.test(address) ? certificate.checkIP(address) : certificate.checkHost(address);
+        if (!covered) {
+          this.logger.warn(
+            `the serving certificate ${api.certificateFile} does not cover the node address ${address}: the API server will refuse it`,
+          );
+        }
+      }
+      return pair;
+    }
+    this.logger.warn(
+      'no serving certificate given (APISERVER_CERT_LOCATION/APISERVER_KEY_LOCATION): using a self-signed one; ' +
+        'an API server that verifies kubelets (--kubelet-certificate-authority) will refuse it',
+    );
+    return selfSignedKeyPair(this.options.nodeName, [...addresses, this.options.nodeName, 'localhost', '127.0.0.1']);
+  }
+
   /** Makes the provider (if a factory was given) and the controllers; `run` calls it. */
   async init(): Promise<void> {
     if (this.#podController) return;
@@ -139,6 +200,7 @@ export class VirtualNode {
       ...(o.kubeletVersion ? { kubeletVersion: o.kubeletVersion } : {}),
       ...(o.taint !== undefined ? { taint: o.taint } : {}),
       ...(o.labels ? { labels: o.labels } : {}),
+      ...(o.declaredFeatures ? { declaredFeatures: o.declaredFeatures } : {}),
     });
     provider.configureNode?.(node);
     o.configureNode?.(node);
@@ -182,6 +244,46 @@ export class VirtualNode {
       ...(o.statusPollIntervalMs !== undefined ? { statusPollIntervalMs: o.statusPollIntervalMs } : {}),
       ...(o.queueMetrics ? { queueMetrics: o.queueMetrics } : {}),
     });
+    const podController = this.#podController;
+    const api = o.kubeletApi;
+    if (api !== false && api !== undefined) {
+      if (api.allowAnonymous) {
+        this.logger.warn(
+          'ANONYMOUS ACCESS TO THE KUBELET API IS ENABLED: anyone who can reach the kubelet port can read logs and exec into pods',
+        );
+      }
+      const clientCA = api.clientCAFile ? readCertificateFile(api.clientCAFile, 'client CA') : undefined;
+      this.#kubeletServer = new KubeletServer({
+        nodeName: o.nodeName,
+        provider,
+        getPod: (namespace, name) => podController.pod(namespace, name),
+        listPods: () => podController.pods(),
+        keyPair: this.#servingKeyPair(api, node),
+        ...(clientCA ? { clientCA } : {}),
+        authenticator: new Authenticator({
+          client: this.client,
+          ...(api.allowAnonymous ? { allowAnonymous: true } : {}),
+        }),
+        authorizer: new Authorizer(this.client, o.nodeName),
+        ...(api.streamIdleTimeoutMs !== undefined ? { streamIdleTimeoutMs: api.streamIdleTimeoutMs } : {}),
+        ...(api.streamCreationTimeoutMs !== undefined ? { streamCreationTimeoutMs: api.streamCreationTimeoutMs } : {}),
+        ...(api.metrics ? { metrics: api.metrics } : {}),
+        logger: this.logger.child({ component: 'kubelet-api' }),
+      });
+      if (api.certificateFile && api.keyFile) {
+        const server = this.#kubeletServer;
+        this.#stopWatchingCertificate = watchKeyPair(
+          api.certificateFile,
+          api.keyFile,
+          (pair) => {
+            server.setKeyPair(pair);
+            this.logger.info('reloaded the kubelet API serving certificate');
+          },
+          (error) =>
+            this.logger.warn({ err: String(error) }, 'could not reload the serving certificate; keeping the old one'),
+        );
+      }
+    }
   }
 
   /**
@@ -191,9 +293,15 @@ export class VirtualNode {
    */
   async run(signal: AbortSignal): Promise<void> {
     await this.init();
+    const o = this.options;
     const nodeController = this.#nodeController as NodeController;
     const podController = this.#podController as PodController;
     this.resources.start(signal);
+    const server = this.#kubeletServer;
+    if (server) {
+      const port = await server.listen(o.kubeletPort ?? 10250, (o.kubeletApi || undefined)?.address);
+      this.logger.info(`kubelet API on port ${port}`);
+    }
     const running: Promise<void>[] = [
       podController.run(signal),
       ...(this.#eventRecorder ? [this.#eventRecorder.run(signal)] : []),
@@ -217,6 +325,8 @@ export class VirtualNode {
     try {
       await Promise.all([...running, started]);
     } finally {
+      this.#stopWatchingCertificate?.();
+      await server?.close();
       await this.client.close();
     }
   }

@@ -69,6 +69,16 @@ export const FLAGS: Record<string, FlagSpec> = {
     help: 'how often a provider without push notifications is asked for pod status',
     defaultText: '5s',
   },
+  'tls-cert-file': { kind: 'string', help: 'kubelet API serving certificate (env APISERVER_CERT_LOCATION)' },
+  'tls-private-key-file': { kind: 'string', help: 'its private key (env APISERVER_KEY_LOCATION)' },
+  'client-ca-file': { kind: 'string', help: 'CA that verifies client certificates (env APISERVER_CA_CERT_LOCATION)' },
+  'anonymous-auth': { kind: 'boolean', help: 'let unauthenticated requests reach the kubelet API (dangerous)' },
+  'kubelet-api-address': { kind: 'string', help: 'listen address of the kubelet API (default all interfaces)' },
+  'websocket-streaming': {
+    kind: 'boolean',
+    help: 'declare ExtendWebSocketsToKubelet, so 1.36+ API servers pass exec/attach/port-forward WebSockets through',
+  },
+  'disable-kubelet-api': { kind: 'boolean', help: 'run without the kubelet API (no logs, exec, port-forward, stats)' },
   'stream-idle-timeout': {
     kind: 'duration',
     help: 'idle timeout of exec/attach/port-forward streams',
@@ -114,6 +124,10 @@ export interface CliConfig {
   servingCertificate: string | undefined;
   servingKey: string | undefined;
   clientCA: string | undefined;
+  anonymousAuth: boolean;
+  kubeletApiAddress: string | undefined;
+  kubeletApi: boolean;
+  websocketStreaming: boolean;
   /** Flags accepted for compatibility but without effect, for a warning. */
   ignored: string[];
 }
@@ -252,10 +266,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const leaseMs = durationFlag('node-lease-duration', str('node-lease-duration') ?? '40s');
   if (leaseMs < 4000) throw new ConfigError('--node-lease-duration must be at least 4s');
 
-  const cert = env.APISERVER_CERT_LOCATION || undefined;
-  const key = env.APISERVER_KEY_LOCATION || undefined;
+  const cert = str('tls-cert-file') || env.APISERVER_CERT_LOCATION || undefined;
+  const key = str('tls-private-key-file') || env.APISERVER_KEY_LOCATION || undefined;
   if (Boolean(cert) !== Boolean(key)) {
-    throw new ConfigError('APISERVER_CERT_LOCATION and APISERVER_KEY_LOCATION must be set together');
+    throw new ConfigError(
+      'the serving certificate and key must be given together (--tls-cert-file/--tls-private-key-file or APISERVER_CERT_LOCATION/APISERVER_KEY_LOCATION)',
+    );
   }
 
   return {
@@ -285,7 +301,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     internalIP: env.VKUBELET_POD_IP || undefined,
     servingCertificate: cert,
     servingKey: key,
-    clientCA: env.APISERVER_CA_CERT_LOCATION || undefined,
+    clientCA: str('client-ca-file') || env.APISERVER_CA_CERT_LOCATION || undefined,
+    anonymousAuth: Boolean(values['anonymous-auth']),
+    kubeletApiAddress: str('kubelet-api-address') || undefined,
+    kubeletApi: !values['disable-kubelet-api'],
+    websocketStreaming: Boolean(values['websocket-streaming']),
     ignored,
   };
 }

@@ -111,6 +111,7 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     kubeletPort: config.kubeletPort,
     kubeletVersion: `v1.37.2-vk-${packageVersion()}`,
     taint: config.taint,
+    ...(config.websocketStreaming && config.kubeletApi ? { declaredFeatures: ['ExtendWebSocketsToKubelet'] } : {}),
     clusterDomain: config.clusterDomain,
     ...(config.providerConfig ? { providerConfigPath: config.providerConfig } : {}),
     podSyncWorkers: config.podSyncWorkers,
@@ -121,6 +122,16 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     lease: { durationSeconds: config.nodeLeaseDurationSeconds },
     logger,
     queueMetrics: metrics.queueMetrics,
+    kubeletApi: config.kubeletApi && {
+      ...(config.kubeletApiAddress ? { address: config.kubeletApiAddress } : {}),
+      ...(config.servingCertificate ? { certificateFile: config.servingCertificate } : {}),
+      ...(config.servingKey ? { keyFile: config.servingKey } : {}),
+      ...(config.clientCA ? { clientCAFile: config.clientCA } : {}),
+      allowAnonymous: config.anonymousAuth,
+      streamIdleTimeoutMs: config.streamIdleTimeoutMs,
+      streamCreationTimeoutMs: config.streamCreationTimeoutMs,
+      metrics: () => metrics.registry.metrics(),
+    },
   });
   await node.init();
   if (node.podController) {

@@ -27,6 +27,12 @@ export interface NodeTemplateOptions {
   taint?: Taint | false;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /**
+   * `status.declaredFeatures` (Kubernetes 1.35+ NodeDeclaredFeatures). Declaring
+   * `ExtendWebSocketsToKubelet` makes API servers from 1.36 on pass exec/attach/port-forward
+   * WebSockets straight through instead of translating them to SPDY.
+   */
+  declaredFeatures?: string[];
 }
 
 /** Go's GOARCH for Node's `process.arch`. */
@@ -118,6 +124,7 @@ export function nodeTemplate(options: NodeTemplateOptions): Node {
       capacity: {},
       allocatable: {},
       conditions: defaultConditions(),
-    },
+      ...(options.declaredFeatures?.length ? { declaredFeatures: [...options.declaredFeatures] } : {}),
+    } as Node['status'],
   };
 }

@@ -12,19 +12,32 @@
  */
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { Duplex, Readable } from 'node:stream';
 import type { Container, ContainerStatus, EnvVar, Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
-import { NotFoundError } from '../../errors.ts';
+import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { objectKey } from '../../kube/resources.ts';
 import { kubeTime } from '../../kube/time.ts';
+import type { StatsSummary } from '../../kubelet-api/stats-types.ts';
 import type {
+  AttachIO,
+  ContainerAttachProvider,
+  ContainerExecProvider,
+  ContainerLogOptions,
+  ContainerLogsProvider,
   NodeConfigurer,
   NodeProvider,
   PodIPAllocator,
   PodLifecycleHandler,
   PodNotifier,
+  PortForwardProvider,
   ProviderCallOptions,
+  StatsProvider,
+  TerminalSize,
 } from '../../provider.ts';
+import { type MockFiles, runCommand } from './commands.ts';
 import type { MockConfig } from './config.ts';
+import { mockLogStream } from './logs.ts';
+import { mockStatsSummary } from './stats.ts';
 
 export const MOCK_HOST_IP = '1.2.3.4';
 export const MOCK_POD_IP = '5.6.7.8';
@@ -33,9 +46,23 @@ export const TERMINATION_SECONDS_ANNOTATION = 'mock.virtual-kubelet.io/terminati
 
 /** One recorded provider call. */
 export interface MockCall {
-  method: 'createPod' | 'updatePod' | 'deletePod' | 'getPod' | 'getPodStatus' | 'getPods' | 'allocatePodIPs';
+  method:
+    | 'createPod'
+    | 'updatePod'
+    | 'deletePod'
+    | 'getPod'
+    | 'getPodStatus'
+    | 'getPods'
+    | 'allocatePodIPs'
+    | 'getContainerLogs'
+    | 'runInContainer'
+    | 'attachToContainer'
+    | 'portForward'
+    | 'resize';
   pod?: string;
   at: number;
+  /** For exec: the command; for resize: the size; for port-forward: the port. */
+  detail?: unknown;
 }
 
 /** The parts of a container the mock keeps: enough to report status and for tests to inspect the environment. */
@@ -143,9 +170,24 @@ export interface MockProviderOptions {
   operatingSystem?: string;
 }
 
-export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvider, NodeConfigurer, PodIPAllocator {
+export class MockProvider
+  implements
+    PodLifecycleHandler,
+    PodNotifier,
+    NodeProvider,
+    NodeConfigurer,
+    PodIPAllocator,
+    ContainerLogsProvider,
+    ContainerExecProvider,
+    ContainerAttachProvider,
+    PortForwardProvider,
+    StatsProvider
+{
   readonly #options: MockProviderOptions;
   readonly #pods = new Map<string, Pod>();
+  /** Files written by `kubectl cp` (through `tar`), per pod. */
+  readonly #files = new Map<string, MockFiles>();
+  readonly #startedAt = new Date();
   readonly #terminations = new Map<string, NodeJS.Timeout>();
   #notify: (pod: Pod) => void = () => {};
   #saveTimer: NodeJS.Timeout | undefined;
@@ -160,6 +202,11 @@ export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvi
     getPodStatus: 0,
     getPods: 0,
     allocatePodIPs: 0,
+    getContainerLogs: 0,
+    runInContainer: 0,
+    attachToContainer: 0,
+    portForward: 0,
+    resize: 0,
   };
 
   constructor(options: MockProviderOptions) {
@@ -175,9 +222,14 @@ export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvi
     return this.#pods;
   }
 
-  #record(method: MockCall['method'], pod?: string): void {
+  #record(method: MockCall['method'], pod?: string, detail?: unknown): void {
     this.counts[method]++;
-    const call: MockCall = { method, at: Date.now(), ...(pod ? { pod } : {}) };
+    const call: MockCall = {
+      method,
+      at: Date.now(),
+      ...(pod ? { pod } : {}),
+      ...(detail !== undefined ? { detail } : {}),
+    };
     this.calls.push(call);
     if (this.calls.length > 100_000) this.calls.splice(0, 50_000);
     if (this.#options.config.callLog) appendFileSync(this.#options.config.callLog, `${JSON.stringify(call)}\n`);
@@ -286,6 +338,7 @@ export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvi
       const current = this.#pods.get(key);
       if (!current) return;
       this.#pods.delete(key);
+      this.#files.delete(key);
       this.#changed();
       this.#notify({ ...current, status: deletedStatus(current.status ?? {}, kubeTime()) });
     };
@@ -313,5 +366,109 @@ export class MockProvider implements PodLifecycleHandler, PodNotifier, NodeProvi
   async getPods(_options: ProviderCallOptions): Promise<Pod[]> {
     this.#record('getPods');
     return [...this.#pods.values()];
+  }
+
+  /** The running container `name` of the pod, or NotFoundError. */
+  #container(namespace: string, podName: string, name: string): { pod: Pod; startedAt: Date } {
+    const key = `${namespace}/${podName}`;
+    const pod = this.#pods.get(key);
+    if (!pod) throw new NotFoundError(`pod "${key}" is not known to the provider`);
+    const status = pod.status?.containerStatuses?.find((c) => c.name === name);
+    const startedAt = status?.state?.running?.startedAt ?? status?.state?.terminated?.startedAt;
+    if (!status || !startedAt) throw new NotFoundError(`container "${name}" is not running in pod "${key}"`);
+    return { pod, startedAt: new Date(startedAt) };
+  }
+
+  async getContainerLogs(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    logOptions: ContainerLogOptions,
+    _options: ProviderCallOptions,
+  ): Promise<Readable> {
+    const key = `${namespace}/${podName}`;
+    this.#record('getContainerLogs', key, containerName);
+    const { startedAt } = this.#container(namespace, podName, containerName);
+    if (logOptions.previous) {
+      throw new InvalidInputError(`previous terminated container "${containerName}" in pod "${podName}" not found`);
+    }
+    return mockLogStream(key, containerName, startedAt, logOptions, () => this.#pods.has(key));
+  }
+
+  #filesOf(key: string): MockFiles {
+    let files = this.#files.get(key);
+    if (!files) {
+      files = new Map();
+      this.#files.set(key, files);
+    }
+    return files;
+  }
+
+  #watchResizes(key: string, io: AttachIO): (size: TerminalSize) => void {
+    const record = (size: TerminalSize) => this.#record('resize', key, size);
+    io.onResize(record);
+    return record;
+  }
+
+  async runInContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    command: string[],
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number> {
+    const key = `${namespace}/${podName}`;
+    this.#record('runInContainer', key, command);
+    this.#container(namespace, podName, containerName);
+    this.#watchResizes(key, io);
+    return runCommand(command, { io, files: this.#filesOf(key), signal: options.signal });
+  }
+
+  /** Attach behaves like `cat`: what the client types comes back. */
+  async attachToContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number> {
+    const key = `${namespace}/${podName}`;
+    this.#record('attachToContainer', key, containerName);
+    this.#container(namespace, podName, containerName);
+    this.#watchResizes(key, io);
+    return runCommand(['cat'], { io, files: this.#filesOf(key), signal: options.signal });
+  }
+
+  /** Port-forward echoes: every byte sent to any port comes back. */
+  async portForward(
+    namespace: string,
+    podName: string,
+    port: number,
+    stream: Duplex,
+    options: ProviderCallOptions,
+  ): Promise<void> {
+    const key = `${namespace}/${podName}`;
+    this.#record('portForward', key, port);
+    if (!this.#pods.has(key)) throw new NotFoundError(`pod "${key}" is not known to the provider`);
+    await new Promise<void>((resolve) => {
+      const done = () => resolve();
+      stream.on('end', () => stream.end());
+      stream.on('close', done);
+      stream.on('error', done);
+      options.signal.addEventListener(
+        'abort',
+        () => {
+          stream.destroy();
+          done();
+        },
+        { once: true },
+      );
+      stream.pipe(stream, { end: false });
+    });
+  }
+
+  async getStatsSummary(_options: ProviderCallOptions): Promise<StatsSummary> {
+    return mockStatsSummary(this.#options.nodeName, this.#startedAt, this.#pods.values());
   }
 }

@@ -13,6 +13,8 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { kubeconfigDocument } from '../../../src/kube/kubeconfig.ts';
 import { Nodes } from '../../../src/kube/resources.ts';
 import type { MockCall } from '../../../src/providers/mock/index.ts';
+import { issueCertificate } from '../../../src/tls/x509.ts';
+import { readCA } from '../../../tools/kube/pki.ts';
 import type { TestCluster } from '../../../tools/kube/testing.ts';
 import { waitFor } from '../../../tools/kube/testing.ts';
 
@@ -75,6 +77,29 @@ export interface StartOptions {
   kubeconfig?: string;
   /** The CLI entry to run; default the TypeScript source (bin/virtual-kubelet.js runs the build). */
   cli?: string | undefined;
+  /**
+   * Serve the kubelet API with a certificate signed by the cluster's kubelet CA (which the API
+   * server verifies) and verify clients against the cluster CA. Default true.
+   */
+  servingCertificate?: boolean;
+}
+
+/** Writes a serving certificate for the node (127.0.0.1 and its name), signed by the harness's kubelet CA. */
+export function issueServingCertificate(
+  cluster: TestCluster,
+  nodeName: string,
+  dir: string,
+): { cert: string; key: string } {
+  const pair = issueCertificate(readCA(cluster.info.pkiDir, 'kubelet-ca'), {
+    subject: { commonName: `system:node:${nodeName}`, organizations: ['system:nodes'] },
+    extendedKeyUsage: ['serverAuth'],
+    altNames: ['127.0.0.1', nodeName, 'localhost'],
+  });
+  const cert = join(dir, 'serving.crt');
+  const key = join(dir, 'serving.key');
+  writeFileSync(cert, pair.certificate);
+  writeFileSync(key, pair.key, { mode: 0o600 });
+  return { cert, key };
 }
 
 /** One `virtual-kubelet --provider mock` process. */
@@ -85,8 +110,18 @@ export class VirtualKubeletProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #cluster: TestCluster;
 
-  private constructor(cluster: TestCluster, nodeName: string, workDir: string, child: ChildProcess) {
+  /** Where the kubelet API listens (127.0.0.1). */
+  readonly kubeletPort: number;
+
+  private constructor(
+    cluster: TestCluster,
+    nodeName: string,
+    workDir: string,
+    child: ChildProcess,
+    kubeletPort: number,
+  ) {
     this.#cluster = cluster;
+    this.kubeletPort = kubeletPort;
     this.nodeName = nodeName;
     this.workDir = workDir;
     this.child = child;
@@ -109,6 +144,16 @@ export class VirtualKubeletProcess {
       writeFileSync(configPath, JSON.stringify({ [nodeName]: entry }));
     }
     const kubeconfig = options.kubeconfig ?? (await virtualKubeletKubeconfig(cluster));
+    const tlsEnv: NodeJS.ProcessEnv = {};
+    if (options.servingCertificate !== false) {
+      const serving = existsSync(join(workDir, 'serving.crt'))
+        ? { cert: join(workDir, 'serving.crt'), key: join(workDir, 'serving.key') }
+        : issueServingCertificate(cluster, nodeName, workDir);
+      tlsEnv.APISERVER_CERT_LOCATION = serving.cert;
+      tlsEnv.APISERVER_KEY_LOCATION = serving.key;
+      tlsEnv.APISERVER_CA_CERT_LOCATION = join(cluster.info.pkiDir, 'ca.crt');
+    }
+    const kubeletPort = await freePort();
     const log = openSync(join(workDir, 'virtual-kubelet.log'), 'a');
     const child = spawn(
       process.execPath,
@@ -135,13 +180,14 @@ export class VirtualKubeletProcess {
         env: {
           ...process.env,
           VKUBELET_POD_IP: '127.0.0.1',
-          KUBELET_PORT: String(await freePort()),
+          KUBELET_PORT: String(kubeletPort),
+          ...tlsEnv,
           ...options.env,
         },
       },
     );
     closeSync(log);
-    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child);
+    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort);
     if (options.waitReady !== false) await vk.waitReady();
     return vk;
   }

@@ -1,0 +1,404 @@
+/**
+ * The kubelet HTTPS API on port 10250: what `kubectl logs/exec/attach/cp/port-forward/top`
+ * reach through the API server, and what metrics-server scrapes.
+ *
+ * Every request — plain or upgrading — is authenticated (client certificate or bearer token) and
+ * authorized (SubjectAccessReview on nodes/<subresource>) before anything else happens, and
+ * before a connection is upgraded. Errors are one line of text with the kubelet's status codes:
+ * 400 bad parameters, 401/403 auth, 404 unknown pod or container, 501 a capability the provider
+ * does not have. Nothing a client sends can crash the process.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Duplex, Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Logger } from 'pino';
+import {
+  errorMessage,
+  InvalidInputError,
+  isInvalidInput,
+  isNotFound,
+  isNotImplemented,
+  NotFoundError,
+  NotImplementedError,
+} from '../errors.ts';
+import { silentLogger } from '../log.ts';
+import type { Provider } from '../provider.ts';
+import type { Authenticator, UserInfo } from './auth/authenticator.ts';
+import { type Authorizer, nodeRequestAttributes } from './auth/authorizer.ts';
+import { parseLogOptions } from './logs.ts';
+import type { KeyMaterial } from './serving-certificate.ts';
+import { onlyCpuAndMemory, renderResourceMetrics } from './stats.ts';
+import { parsePortForwardPorts, servePortForward } from './streaming/portforward/index.ts';
+import { parseRemoteCommandQuery, serveRemoteCommand } from './streaming/remotecommand/index.ts';
+
+export interface KubeletServerOptions {
+  nodeName: string;
+  provider: Provider;
+  /** The API's view of a pod on this node (the pod controller's cache). */
+  getPod: (namespace: string, name: string) => Pod | undefined;
+  /** Every pod bound to this node, for `/pods`. */
+  listPods: () => Pod[];
+  keyPair: KeyMaterial;
+  /** CA that verifies client certificates; without it only bearer tokens authenticate. */
+  clientCA?: Buffer;
+  authenticator: Authenticator;
+  /** Without an authorizer every authenticated request is allowed (tests, or `--authorization-mode=AlwaysAllow`). */
+  authorizer?: Authorizer;
+  /** Idle timeout of exec/attach/port-forward sessions. Default 4 h, as the kubelet. */
+  streamIdleTimeoutMs?: number;
+  /** Time a client has to open all streams of a session. Default 30 s. */
+  streamCreationTimeoutMs?: number;
+  /** Prometheus text of the virtual kubelet's own metrics, served at `/metrics`. */
+  metrics?: () => Promise<string>;
+  logger?: Logger;
+}
+
+/** A resolved route: what to do and for which pod. */
+type Route =
+  | { kind: 'healthz' | 'pods' | 'runningpods' | 'stats' | 'metrics-resource' | 'metrics' }
+  | { kind: 'logs'; namespace: string; pod: string; container: string }
+  | { kind: 'exec' | 'attach'; namespace: string; pod: string; uid: string | undefined; container: string }
+  | { kind: 'portforward'; namespace: string; pod: string; uid: string | undefined };
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Maps a path and method to a route, or throws HttpError 404/405. */
+export function matchRoute(method: string, pathname: string): Route {
+  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const [first, ...rest] = parts;
+  const getOrPost = method === 'GET' || method === 'POST';
+  const get = method === 'GET' || method === 'HEAD';
+  const route = (() => {
+    switch (first) {
+      case 'healthz':
+        return rest.length === 0 && get ? { kind: 'healthz' as const } : undefined;
+      case 'pods':
+        return rest.length === 0 && get ? { kind: 'pods' as const } : undefined;
+      case 'runningpods':
+        return rest.length === 0 && get ? { kind: 'runningpods' as const } : undefined;
+      case 'stats':
+        return rest.length === 1 && rest[0] === 'summary' && getOrPost ? { kind: 'stats' as const } : undefined;
+      case 'metrics':
+        if (rest.length === 0 && get) return { kind: 'metrics' as const };
+        return rest.length === 1 && rest[0] === 'resource' && get ? { kind: 'metrics-resource' as const } : undefined;
+      case 'containerLogs':
+        if (rest.length === 3 && getOrPost) {
+          const [namespace = '', pod = '', container = ''] = rest;
+          return { kind: 'logs' as const, namespace, pod, container };
+        }
+        return undefined;
+      case 'exec':
+      case 'attach':
+        if (!getOrPost) return undefined;
+        if (rest.length === 3) {
+          const [namespace = '', pod = '', container = ''] = rest;
+          return { kind: first, namespace, pod, uid: undefined, container };
+        }
+        if (rest.length === 4) {
+          const [namespace = '', pod = '', uid = '', container = ''] = rest;
+          return { kind: first, namespace, pod, uid, container };
+        }
+        return undefined;
+      case 'portForward':
+        if (!getOrPost) return undefined;
+        if (rest.length === 2 || rest.length === 3) {
+          const [namespace = '', pod = '', uid] = rest;
+          return { kind: 'portforward' as const, namespace, pod, uid };
+        }
+        return undefined;
+      default:
+        return undefined;
+    }
+  })();
+  if (!route) throw new HttpError(404, `404 page not found: ${method} ${pathname}`);
+  return route;
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof HttpError) return error.status;
+  if (isInvalidInput(error)) return 400;
+  if (isNotFound(error)) return 404;
+  if (isNotImplemented(error)) return 501;
+  return 500;
+}
+
+/** A one-line message, safe to send (no newlines a client could inject). */
+function oneLine(error: unknown): string {
+  return errorMessage(error)
+    .replace(/[\r\n]+/g, ' ')
+    .slice(0, 1000);
+}
+
+export class KubeletServer {
+  readonly #options: KubeletServerOptions;
+  readonly #logger: Logger;
+  readonly #server: Server;
+  readonly #upgraded = new Set<Duplex>();
+  readonly #stop = new AbortController();
+  /** Requests served, by outcome, for tests and metrics. */
+  readonly stats = { requests: 0, unauthorized: 0, forbidden: 0, errors: 0 };
+
+  constructor(options: KubeletServerOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger();
+    this.#server = createServer(this.#tlsOptions(options.keyPair));
+    this.#server.on('request', (request, response) => {
+      void this.#onRequest(request, response);
+    });
+    this.#server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.#onUpgrade(request, socket, head);
+    });
+    // A client that sends garbage before HTTP gets a 400 and a closed socket, nothing more.
+    this.#server.on('clientError', (error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy(error);
+    });
+    this.#server.on('tlsClientError', (error) => this.#logger.debug({ err: error.message }, 'TLS handshake failed'));
+  }
+
+  #tlsOptions(pair: KeyMaterial) {
+    const clientCA = this.#options.clientCA;
+    return {
+      cert: pair.cert,
+      key: pair.key,
+      minVersion: 'TLSv1.2' as const,
+      // HTTP/1.1 only: upgrades (SPDY, WebSocket) need it, and Go would pick h2 if offered.
+      ALPNProtocols: ['http/1.1'],
+      ...(clientCA ? { ca: clientCA, requestCert: true, rejectUnauthorized: false } : {}),
+    };
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(port: number, host?: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        const address = this.#server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  /** Serves a new certificate to new connections (rotation). */
+  setKeyPair(pair: KeyMaterial): void {
+    this.#server.setSecureContext(this.#tlsOptions(pair));
+  }
+
+  /** Stops accepting, ends every session. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    for (const socket of this.#upgraded) socket.destroy();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #authorize(request: IncomingMessage, pathname: string): Promise<UserInfo> {
+    const authentication = await this.#options.authenticator.authenticate(request.socket as TLSSocket, request.headers);
+    if (!authentication.user) {
+      this.stats.unauthorized++;
+      throw new HttpError(401, `Unauthorized: ${authentication.reason}`);
+    }
+    const user = authentication.user;
+    const authorizer = this.#options.authorizer;
+    if (!authorizer) return user;
+    const attributes = nodeRequestAttributes(request.method ?? 'GET', pathname);
+    const decision = await authorizer.authorize(user, attributes);
+    if (!decision.allowed) {
+      this.stats.forbidden++;
+      throw new HttpError(
+        403,
+        `Forbidden (user=${user.username}, verb=${attributes.verb}, resource=nodes, subresource=${decision.subresource})`,
+      );
+    }
+    return user;
+  }
+
+  /** The pod and container a route names, or a 404. */
+  #target(namespace: string, name: string, uid: string | undefined, container?: string): Pod {
+    const pod = this.#options.getPod(namespace, name);
+    if (!pod || (uid && pod.metadata?.uid !== uid)) throw new NotFoundError(`pod "${namespace}/${name}" not found`);
+    if (container !== undefined) {
+      const spec = pod.spec;
+      const all = [...(spec?.containers ?? []), ...(spec?.initContainers ?? []), ...(spec?.ephemeralContainers ?? [])];
+      if (!all.some((c) => c.name === container)) {
+        throw new NotFoundError(`container "${container}" not found in pod "${namespace}/${name}"`);
+      }
+    }
+    return pod;
+  }
+
+  #capability<K extends keyof Provider>(name: K, what: string): NonNullable<Provider[K]> {
+    const method = this.#options.provider[name];
+    if (typeof method !== 'function') throw new NotImplementedError(`the provider does not support ${what}`);
+    return (method as (...args: never[]) => unknown).bind(this.#options.provider) as NonNullable<Provider[K]>;
+  }
+
+  async #onRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    this.stats.requests++;
+    const controller = new AbortController();
+    response.on('close', () => controller.abort());
+    try {
+      const url = new URL(request.url ?? '/', 'https://kubelet');
+      const route = matchRoute(request.method ?? 'GET', url.pathname);
+      await this.#authorize(request, url.pathname);
+      const signal = AbortSignal.any([controller.signal, this.#stop.signal]);
+      switch (route.kind) {
+        case 'healthz':
+          return send(response, 200, 'text/plain; charset=utf-8', 'ok');
+        case 'pods':
+          return sendJson(response, {
+            kind: 'PodList',
+            apiVersion: 'v1',
+            metadata: {},
+            items: this.#options.listPods(),
+          });
+        case 'runningpods': {
+          const pods = await this.#options.provider.getPods({ signal });
+          return sendJson(response, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: pods });
+        }
+        case 'stats': {
+          const summary = await this.#capability('getStatsSummary', 'stats')({ signal });
+          const trimmed = url.searchParams.get('only_cpu_and_memory') === 'true' ? onlyCpuAndMemory(summary) : summary;
+          return sendJson(response, trimmed);
+        }
+        case 'metrics-resource': {
+          const summary = await this.#capability('getStatsSummary', 'resource metrics')({ signal });
+          return send(response, 200, 'text/plain; version=0.0.4; charset=utf-8', renderResourceMetrics(summary));
+        }
+        case 'metrics': {
+          if (!this.#options.metrics) throw new NotImplementedError('metrics are not enabled');
+          return send(response, 200, 'text/plain; version=0.0.4; charset=utf-8', await this.#options.metrics());
+        }
+        case 'logs':
+          return await this.#serveLogs(route, url.searchParams, response, signal);
+        case 'exec':
+        case 'attach':
+        case 'portforward':
+          throw new HttpError(400, `${route.kind} needs a connection upgrade (SPDY/3.1 or WebSocket)`);
+      }
+    } catch (error) {
+      const status = statusOf(error);
+      if (status >= 500) {
+        this.stats.errors++;
+        this.#logger.warn({ err: errorMessage(error), url: request.url }, 'kubelet API request failed');
+      }
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      send(response, status, 'text/plain; charset=utf-8', `${oneLine(error)}\n`);
+    }
+  }
+
+  async #serveLogs(
+    route: Extract<Route, { kind: 'logs' }>,
+    params: URLSearchParams,
+    response: ServerResponse,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const logOptions = parseLogOptions(params);
+    this.#target(route.namespace, route.pod, undefined, route.container);
+    const getLogs = this.#capability('getContainerLogs', 'container logs');
+    const stream: Readable = await getLogs(route.namespace, route.pod, route.container, logOptions, { signal });
+    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+    response.flushHeaders();
+    let remaining = logOptions.limitBytes ?? Number.POSITIVE_INFINITY;
+    try {
+      for await (const chunk of stream) {
+        if (signal.aborted) break;
+        let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        if (bytes.length > remaining) bytes = bytes.subarray(0, remaining);
+        remaining -= bytes.length;
+        // Written as it comes, so `kubectl logs -f` sees each line at once; wait when the client is slow.
+        if (!response.write(bytes)) await new Promise((resolve) => response.once('drain', resolve));
+        if (remaining <= 0) break;
+      }
+    } finally {
+      stream.destroy();
+      response.end();
+    }
+  }
+
+  /** Upgrade requests: exec, attach, port-forward. Auth first; errors as plain HTTP before the 101. */
+  async #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    this.stats.requests++;
+    socket.on('error', () => socket.destroy());
+    socket.pause();
+    try {
+      const url = new URL(request.url ?? '/', 'https://kubelet');
+      const route = matchRoute(request.method ?? 'GET', url.pathname);
+      await this.#authorize(request, url.pathname);
+      if (route.kind !== 'exec' && route.kind !== 'attach' && route.kind !== 'portforward') {
+        throw new HttpError(400, `${url.pathname} does not upgrade`);
+      }
+      this.#target(route.namespace, route.pod, route.uid, route.kind === 'portforward' ? undefined : route.container);
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      const timeouts = {
+        idleTimeoutMs: this.#options.streamIdleTimeoutMs ?? 4 * 3_600_000,
+        streamCreationTimeoutMs: this.#options.streamCreationTimeoutMs ?? 30_000,
+        logger: this.#logger,
+      };
+      if (route.kind === 'portforward') {
+        const forward = this.#capability('portForward', 'port forwarding');
+        const ports = parsePortForwardPorts(url.searchParams);
+        socket.resume();
+        servePortForward(request, socket, head, { ...timeouts, ports }, (port, stream, signal) =>
+          forward(route.namespace, route.pod, port, stream, { signal }),
+        );
+        return;
+      }
+      const query = parseRemoteCommandQuery(url.searchParams);
+      if (route.kind === 'exec') {
+        const run = this.#capability('runInContainer', 'exec');
+        if (query.command.length === 0) throw new InvalidInputError('command is required');
+        socket.resume();
+        serveRemoteCommand(request, socket, head, { ...timeouts, ...query }, (io, signal) =>
+          run(route.namespace, route.pod, route.container, query.command, io, { signal }),
+        );
+      } else {
+        const attach = this.#capability('attachToContainer', 'attach');
+        socket.resume();
+        serveRemoteCommand(request, socket, head, { ...timeouts, ...query }, (io, signal) =>
+          attach(route.namespace, route.pod, route.container, io, { signal }),
+        );
+      }
+    } catch (error) {
+      const status = statusOf(error);
+      if (status >= 500)
+        this.#logger.warn({ err: errorMessage(error), url: request.url }, 'kubelet API upgrade failed');
+      const body = `${oneLine(error)}\n`;
+      const reason =
+        { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 501: 'Not Implemented' }[
+          status
+        ] ?? 'Internal Server Error';
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else {
+        socket.destroy();
+      }
+    }
+  }
+}
+
+function send(response: ServerResponse, status: number, contentType: string, body: string): void {
+  response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function sendJson(response: ServerResponse, value: unknown): void {
+  send(response, 200, 'application/json', JSON.stringify(value));
+}
