@@ -139,6 +139,34 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     const pods = node.podController;
     metrics.gauge('virtual_kubelet_pods', 'Pods bound to this node', () => pods.pods().length);
   }
+  const kubeletServer = node.kubeletServer;
+  if (kubeletServer) {
+    metrics.gauge(
+      'virtual_kubelet_kubelet_api_sessions',
+      'Open exec, attach and port-forward sessions',
+      () => kubeletServer.sessions,
+    );
+    metrics.gauge(
+      'virtual_kubelet_kubelet_api_token_reviews',
+      'TokenReviews sent (cache misses)',
+      () => kubeletServer.reviews.tokenReviews,
+    );
+    metrics.gauge(
+      'virtual_kubelet_kubelet_api_spdy_sessions',
+      'SPDY sessions started',
+      () => kubeletServer.stats.spdySessions,
+    );
+    metrics.gauge(
+      'virtual_kubelet_kubelet_api_websocket_sessions',
+      'WebSocket sessions started',
+      () => kubeletServer.stats.webSocketSessions,
+    );
+    metrics.gauge(
+      'virtual_kubelet_kubelet_api_subject_access_reviews',
+      'SubjectAccessReviews sent (cache misses)',
+      () => kubeletServer.reviews.subjectAccessReviews,
+    );
+  }
   metrics.gauge(
     'virtual_kubelet_kube_client_throttled_requests',
     'API requests waiting for the client rate limiter',

@@ -144,7 +144,7 @@ export class KubeletServer {
   readonly #upgraded = new Set<Duplex>();
   readonly #stop = new AbortController();
   /** Requests served, by outcome, for tests and metrics. */
-  readonly stats = { requests: 0, unauthorized: 0, forbidden: 0, errors: 0 };
+  readonly stats = { requests: 0, unauthorized: 0, forbidden: 0, errors: 0, spdySessions: 0, webSocketSessions: 0 };
 
   constructor(options: KubeletServerOptions) {
     this.#options = options;
@@ -173,6 +173,19 @@ export class KubeletServer {
       // HTTP/1.1 only: upgrades (SPDY, WebSocket) need it, and Go would pick h2 if offered.
       ALPNProtocols: ['http/1.1'],
       ...(clientCA ? { ca: clientCA, requestCert: true, rejectUnauthorized: false } : {}),
+    };
+  }
+
+  /** Upgraded connections (exec, attach, port-forward sessions) open now. */
+  get sessions(): number {
+    return this.#upgraded.size;
+  }
+
+  /** TokenReviews and SubjectAccessReviews sent so far (the rest were answered from cache). */
+  get reviews(): { tokenReviews: number; subjectAccessReviews: number } {
+    return {
+      tokenReviews: this.#options.authenticator.tokenReviews,
+      subjectAccessReviews: this.#options.authorizer?.reviews ?? 0,
     };
   }
 
@@ -343,6 +356,8 @@ export class KubeletServer {
         throw new HttpError(400, `${url.pathname} does not upgrade`);
       }
       this.#target(route.namespace, route.pod, route.uid, route.kind === 'portforward' ? undefined : route.container);
+      if (/websocket/i.test(String(request.headers.upgrade))) this.stats.webSocketSessions++;
+      else this.stats.spdySessions++;
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       const timeouts = {

@@ -74,7 +74,7 @@ export class VirtualKubeletMetrics {
   };
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'virtual_kubelet_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'virtual_kubelet_' });
     subscribe(requestChannel.name, this.#onRequest);
   }
 

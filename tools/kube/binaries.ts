@@ -143,21 +143,29 @@ async function fromAssetsDir(dir: string): Promise<Binaries> {
   };
 }
 
-function goEnv(): NodeJS.ProcessEnv {
+/** The environment for `go`: no toolchain downloads, static binaries, go.mod updated as needed. */
+export function goEnv(): NodeJS.ProcessEnv {
   // A stray newer `go` line must fail loudly rather than try to download a toolchain;
   // the control plane is static so it runs anywhere.
   return { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
 }
 
-async function checkGo(): Promise<string> {
+/**
+ * Returns `go env GOVERSION`, or fails with what to install. `purpose` and `alternative` finish the
+ * message for builds other than the control plane's.
+ */
+export async function checkGo(
+  purpose = 'the test control plane is built from the official Kubernetes Go modules',
+  alternative = 'set KUBEBUILDER_ASSETS to a directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl',
+): Promise<string> {
   let version: string;
   try {
     version = (await execFileAsync('go', ['env', 'GOVERSION'], { env: goEnv() })).stdout.trim();
   } catch {
     throw new HarnessError(
-      'Go is not installed, and the test control plane is built from the official Kubernetes Go modules. ' +
+      `Go is not installed, and ${purpose}. ` +
         "Install Go 1.26 or newer (https://go.dev/dl, or your distribution's golang package), " +
-        'or set KUBEBUILDER_ASSETS to a directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.',
+        `or ${alternative}.`,
     );
   }
   const [major = 0, minor = 0] = version.replace(/^go/, '').split('.').map(Number);
@@ -246,7 +254,7 @@ export function versionLdflags(version: string): string {
 }
 
 /** Runs a command with its output appended to `logPath`; on failure the error names the log and quotes its end. */
-function runLogged(
+export function runLogged(
   command: string,
   args: string[],
   cwd: string,

@@ -217,17 +217,17 @@ export class VirtualKubeletProcess {
     return [...this.log().matchAll(/metrics on (http:\/\/[^\s"]+)/g)].at(-1)?.[1];
   }
 
-  /** The value of one sample of the process's own metrics (0 when absent). */
+  /** The value of one sample of the process's own metrics; throws when the process does not publish it. */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     const url = this.metricsUrl();
-    if (!url) return 0;
+    if (!url) throw new Error(`virtual kubelet ${this.nodeName} has not logged its metrics address yet`);
     const text = await (await fetch(url)).text();
     const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
     for (const line of text.split('\n')) {
       if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
       if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
     }
-    return 0;
+    throw new Error(`metric ${name}${JSON.stringify(labels)} not found at ${url}`);
   }
 
   /** Every provider call recorded so far, across restarts that share the work directory. */

@@ -682,3 +682,40 @@ test('a truncated frame followed by the peer hanging up closes the session clean
   assert.equal(await serverClosed, undefined);
   assert.deepEqual(errors, []);
 });
+
+test('a peer that sends SYN_STREAM, DATA and FIN and then half-closes its socket is heard out', {
+  timeout: 5000,
+}, async (t) => {
+  // The server side of an HTTP upgrade is a half-open socket: the peer's FIN must not drop the
+  // frames that were read before it and still wait behind a header block being inflated.
+  const listener = net.createServer({ allowHalfOpen: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const clientSocket = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  const [serverSocket] = await accepted;
+  listener.close();
+  t.after(() => {
+    serverSocket.destroy();
+    clientSocket.destroy();
+  });
+  const server = new SpdyConnection(serverSocket, { role: 'server' });
+  t.after(() => server.destroy());
+  const received = new Promise<Buffer>((resolve) =>
+    server.on('stream', (stream) => {
+      stream.accept();
+      resolve(readAll(stream));
+    }),
+  );
+  const compressor = new HeaderCompressor();
+  t.after(() => compressor.close());
+  const block = await compressor.compress(encodeHeaderBlock({ streamtype: 'stdin' }));
+  clientSocket.end(
+    Buffer.concat([
+      synStreamFrame(1, block, 0),
+      encodeFrame({ type: 'DATA', streamId: 1, flags: FLAG_FIN, data: Buffer.from('last words') }),
+    ]),
+  );
+  assert.equal((await received).toString(), 'last words');
+  await closeOf(server);
+});

@@ -314,6 +314,8 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   #inbox: SpdyFrame[] = [];
   #inflating = false;
+  /** The peer's FIN came while frames read before it were still waiting in the inbox. */
+  #endAfterInbox = false;
   #readingStopped = false;
   #congested = new Set<StreamRecord>();
   #paused = false;
@@ -349,7 +351,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
     socket.on('data', (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on('drain', () => this.#pump());
-    socket.on('end', () => this.#shutdown({ finalFrame: null }));
+    socket.on('end', () => this.#onSocketEnd());
     socket.on('error', (error: Error) => this.#fail(error));
     // Fires on 'close', or on end + finish, or at once for a socket already destroyed.
     finished(socket, () => this.#finalize());
@@ -686,6 +688,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           control.onWritten?.();
           continue;
         }
+        // A header frame still compressing goes first: DATA must not overtake a SYN_REPLY queued
+        // before it. (Go's client does not read a stream's data until all of its session's streams
+        // are set up, so a reply stuck behind megabytes of stdout deadlocks the session.)
+        if (control) break;
         const record = this.#ready.shift();
         if (record) {
           record.inReadyQueue = false;
@@ -712,8 +718,8 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           }
           continue;
         }
-        // Only a header block still compressing is left, or nothing at all.
-        if (!control && this.#state === 'closing' && this.#finalFrame !== undefined && this.#allFinSent()) {
+        // Nothing left to write.
+        if (this.#state === 'closing' && this.#finalFrame !== undefined && this.#allFinSent()) {
           if (this.#finalFrame) socket.write(this.#finalFrame);
           this.#finalFrame = undefined;
           socket.end();
@@ -793,6 +799,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           this.#onHeaderBlock(frame, block);
           while (!this.#inflating && this.#inbox.length > 0 && !this.#readingStopped) {
             this.#dispatch(this.#inbox.shift() as SpdyFrame);
+          }
+          if (this.#endAfterInbox && !this.#inflating && this.#inbox.length === 0) {
+            this.#endAfterInbox = false;
+            this.#shutdown({ finalFrame: null });
           }
         } catch (error) {
           this.destroy(error instanceof Error ? error : new Error(String(error)));
@@ -911,6 +921,17 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#pings.delete(id);
     clearTimeout(ping.timer);
     ping.resolve(performance.now() - ping.started);
+  }
+
+  #onSocketEnd(): void {
+    // Frames read before the peer's FIN may still wait behind a header block being inflated
+    // (a peer can send SYN_STREAM, DATA, FIN and hang up at once): they came first, so they
+    // are delivered first.
+    if (this.#inflating || this.#inbox.length > 0) {
+      this.#endAfterInbox = true;
+      return;
+    }
+    this.#shutdown({ finalFrame: null });
   }
 
   #onGoAway(lastGoodStreamId: number, status: number): void {

@@ -120,10 +120,17 @@ export class HeaderCompressor {
   #serial: SerialZlib;
 
   constructor(options: HeaderCompressorOptions = {}) {
+    // A small window and memory level: the blocks sent are tiny (a server mostly sends empty
+    // SYN_REPLY blocks), and zlib's defaults cost about 256 KiB per connection, which is most of
+    // an idle exec session's memory. Any inflater reads a smaller window; the 2 KiB window still
+    // holds the 1 423-byte dictionary.
     const deflate = zlib.createDeflate({
       dictionary: SPDY3_DICTIONARY,
       flush: zlib.constants.Z_SYNC_FLUSH,
       level: options.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
+      windowBits: 11,
+      memLevel: 1,
+      chunkSize: 1024,
     });
     this.#serial = new SerialZlib(deflate, Number.POSITIVE_INFINITY, 'SPDY header compression');
   }
@@ -156,7 +163,12 @@ export class HeaderDecompressor {
 
   constructor(options: HeaderDecompressorOptions = {}) {
     this.maxBlockSize = options.maxBlockSize ?? DEFAULT_MAX_HEADER_BLOCK_SIZE;
-    const inflate = zlib.createInflate({ dictionary: SPDY3_DICTIONARY, flush: zlib.constants.Z_SYNC_FLUSH });
+    // The inflater must accept the peer's full 32 KiB window; only its output buffer is kept small.
+    const inflate = zlib.createInflate({
+      dictionary: SPDY3_DICTIONARY,
+      flush: zlib.constants.Z_SYNC_FLUSH,
+      chunkSize: 1024,
+    });
     this.#serial = new SerialZlib(inflate, this.maxBlockSize, 'SPDY header decompression');
   }
 
