@@ -3,7 +3,7 @@
  * and kube-scheduler, started as background processes that outlive the command that started
  * them, with all state (PKI, kubeconfigs, etcd data, logs, pids) in one directory.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -23,6 +23,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const PROCESSES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
 export type ProcessName = (typeof PROCESSES)[number];
+
+type SpawnedChild = ChildProcess & { pid: number };
 
 interface Ports {
   etcdClient: number;
@@ -163,10 +165,10 @@ export class LocalCluster {
       await this.#stopProcesses({ ...state, pids: { [name]: state.pids[name] } });
       if (downtimeMs > 0) await delay(downtimeMs);
       const logPath = join(this.dir, 'logs', `${name}.log`);
-      const pid = this.#spawn(state.binaries[name], this.#args(name, state.ports), logPath);
-      state.pids[name] = pid;
+      const child = this.#spawn(state.binaries[name], this.#args(name, state.ports), logPath);
+      state.pids[name] = child.pid;
       this.#writeState(state);
-      if ((await this.#waitHealthy(name, state, pid)) !== 'healthy') {
+      if ((await this.#waitHealthy(name, state, child)) !== 'healthy') {
         throw new HarnessError(`${name} did not come back after a restart; log: ${logPath}\n${readTail(logPath, 15)}`);
       }
     });
@@ -259,10 +261,11 @@ export class LocalCluster {
     for (let attempt = 1; ; attempt++) {
       await choosePorts();
       const logPath = join(this.dir, 'logs', `${name}.log`);
-      const pid = this.#spawn(state.binaries[name], this.#args(name, state.ports), logPath);
+      const child = this.#spawn(state.binaries[name], this.#args(name, state.ports), logPath);
+      const pid = child.pid;
       state.pids[name] = pid;
       this.#writeState(state);
-      const outcome = await this.#waitHealthy(name, state, pid);
+      const outcome = await this.#waitHealthy(name, state, child);
       if (outcome === 'healthy') {
         this.#log(`${name} is up (pid ${pid}, port ${portOf(state.ports, name)})`);
         return;
@@ -279,23 +282,31 @@ export class LocalCluster {
     }
   }
 
-  async #waitHealthy(name: ProcessName, state: ClusterState, pid: number): Promise<'healthy' | 'exited' | 'timeout'> {
+  /**
+   * Waits for a component just started. Its exit is known from the child process itself: right
+   * after spawn, /proc may still show the parent's command line until the exec happens.
+   */
+  async #waitHealthy(
+    name: ProcessName,
+    state: ClusterState,
+    child: SpawnedChild,
+  ): Promise<'healthy' | 'exited' | 'timeout'> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      if (!isOurProcess(pid, state.binaries[name])) return 'exited';
+      if (child.exitCode !== null || child.signalCode !== null) return 'exited';
       if (await this.#healthy(name, state.ports)) return 'healthy';
       await delay(200);
     }
     return 'timeout';
   }
 
-  #spawn(binary: string, args: string[], logPath: string): number {
+  #spawn(binary: string, args: string[], logPath: string): SpawnedChild {
     const fd = openSync(logPath, 'a');
     try {
       const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], cwd: this.dir });
       child.unref();
       if (child.pid === undefined) throw new HarnessError(`could not start ${binary}`);
-      return child.pid;
+      return child as SpawnedChild;
     } finally {
       closeSync(fd);
     }
