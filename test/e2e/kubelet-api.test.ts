@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import { Pods } from '../../src/kube/resources.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { apiserverClientCertificate, kubeletRequest, openSpdyExec } from './support/kubelet-client.ts';
-import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
+import { issueServingCertificate, VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 let cluster: TestCluster;
 let namespace: string;
@@ -244,4 +244,49 @@ test('1 000 concurrent idle exec sessions stay within a memory bound, and vanish
     async () => (await vk.metric('virtual_kubelet_nodejs_active_handles_total')) <= baselineHandles + 2,
     { timeoutMs: 30_000 },
   );
+});
+
+/** The certificate the kubelet API presents now. */
+function presentedCertificate(port: number): Promise<import('node:crypto').X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' }, () => {
+      const certificate = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (certificate) resolve(certificate);
+      else reject(new Error('no certificate'));
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('a rotated serving certificate is picked up without a restart', async () => {
+  const before = await presentedCertificate(vk.kubeletPort);
+  // Issue a new certificate into the same files, as cert-manager or a CSR renewal would.
+  issueServingCertificate(cluster, vk.nodeName, vk.workDir);
+  const after = await waitFor(
+    'the new certificate',
+    async () => {
+      const current = await presentedCertificate(vk.kubeletPort);
+      return current.serialNumber !== before.serialNumber ? current : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 500 },
+  );
+  assert.equal(after.issuer, before.issuer);
+  assert.match(vk.log(), /reloaded the kubelet API serving certificate/);
+  // The API server still accepts the node (verified against the kubelet CA).
+  const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app', '--tail=1']);
+  assert.equal(logs.code, 0, logs.stderr);
+});
+
+test('without certificate files the node serves a self-signed certificate for its addresses, and says so', async () => {
+  const bare = await VirtualKubeletProcess.start(cluster, { servingCertificate: false });
+  try {
+    const certificate = await presentedCertificate(bare.kubeletPort);
+    assert.equal(certificate.issuer, certificate.subject);
+    assert.equal(certificate.checkIP('127.0.0.1'), '127.0.0.1');
+    assert.equal(certificate.checkHost(bare.nodeName), bare.nodeName);
+    assert.match(bare.log(), /no serving certificate given .*self-signed/);
+  } finally {
+    await bare.destroy();
+  }
 });
