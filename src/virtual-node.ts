@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Node, Taint } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { KubeClient } from './kube/client.ts';
-import { type EventRecorder, KubeEventRecorder } from './kube/events.ts';
+import { type EventRecorder, KubeEventRecorder, noEvents } from './kube/events.ts';
 import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
 import type { WorkQueueMetrics } from './kube/work-queue.ts';
 import { Authenticator } from './kubelet-api/auth/authenticator.ts';
@@ -174,6 +174,18 @@ export class VirtualNode {
     const internalIP = o.internalIP ?? '127.0.0.1';
     const operatingSystem = o.operatingSystem ?? 'linux';
     const providerName = o.providerName ?? 'provider';
+    let events: EventRecorder | undefined;
+    if (o.events === undefined || o.events === true) {
+      this.#eventRecorder = new KubeEventRecorder({
+        client: this.client,
+        component: 'virtual-kubelet',
+        host: o.nodeName,
+        logger: this.logger,
+      });
+      events = this.#eventRecorder;
+    } else if (o.events !== false) {
+      events = o.events;
+    }
     if (typeof o.provider === 'function') {
       const context: ProviderContext = {
         nodeName: o.nodeName,
@@ -184,6 +196,7 @@ export class VirtualNode {
         clusterDomain: o.clusterDomain ?? 'cluster.local',
         client: this.client,
         resources: this.resources,
+        events: events ?? noEvents,
         logger: this.logger,
       };
       this.#provider = await o.provider(context);
@@ -204,18 +217,6 @@ export class VirtualNode {
     });
     provider.configureNode?.(node);
     o.configureNode?.(node);
-    let events: EventRecorder | undefined;
-    if (o.events === undefined || o.events === true) {
-      this.#eventRecorder = new KubeEventRecorder({
-        client: this.client,
-        component: 'virtual-kubelet',
-        host: o.nodeName,
-        logger: this.logger,
-      });
-      events = this.#eventRecorder;
-    } else if (o.events !== false) {
-      events = o.events;
-    }
     this.#nodeController = new NodeController({
       client: this.client,
       node,

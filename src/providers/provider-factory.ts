@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { ConfigError, errorMessage } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
 import type { ResourceCache } from '../pods/resource-cache.ts';
 import type { Provider } from '../provider.ts';
 
@@ -27,6 +28,8 @@ export interface ProviderContext {
   client: KubeClient;
   /** ConfigMaps, Secrets and Services of the namespaces with pods on this node. */
   resources: ResourceCache;
+  /** Records Kubernetes Events (Pulling, Started, BackOff, Unhealthy…) on pods. */
+  events: EventRecorder;
   logger: Logger;
 }
 

@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { test } from 'node:test';
+import type { Pod, PodStatus } from 'kubernetes-types/core/v1.js';
+import { silentLogger } from '../../log.ts';
+import { PODMAN_DEFAULTS } from './config.ts';
+import type { ContainerCreateSpec } from './container-spec.ts';
+import { LABEL_CONTAINER } from './labels.ts';
+import { PodRuntime } from './pod-runtime.ts';
+import type { ContainerEvent, ContainerInfo, ContainerUsage, LogLine, PodInfo, PodmanBackend } from './runtime-api.ts';
+
+/**
+ * A Podman that runs nothing: each container "runs" a script of exit codes (one per start; a
+ * missing entry means it keeps running) and the test ends runs with `exit()`.
+ */
+class FakePodman implements PodmanBackend {
+  containers = new Map<string, ContainerInfo & { spec: ContainerCreateSpec; starts: number }>();
+  scripts = new Map<string, number[]>();
+  onExit: (info: ContainerInfo) => void = () => {};
+  pulls: string[] = [];
+  missingImages = new Set<string>();
+  failPull: string | undefined;
+  stopped: { name: string; timeout: number }[] = [];
+  #next = 1;
+
+  async ping() {}
+  async hostInfo() {
+    return { cpus: 2, memoryBytes: 2 ** 33, kernel: 'test', os: 'linux', version: '4.3.1' };
+  }
+  async imageExists(reference: string) {
+    return !this.missingImages.has(reference);
+  }
+  async pullImage(reference: string) {
+    this.pulls.push(reference);
+    if (this.failPull) throw new Error(this.failPull);
+    this.missingImages.delete(reference);
+  }
+  async imageConfig(_reference: string) {
+    return { id: 'sha256:image', entrypoint: ['/bin/sh'], cmd: ['-c', 'true'], workingDir: '/', user: '' };
+  }
+  async createPod() {
+    return 'pod-id';
+  }
+  async startPod() {}
+  async removePod() {}
+  async inspectPod(name: string): Promise<PodInfo> {
+    return { id: 'pod-id', name, labels: {}, ips: ['10.88.0.7'], containers: [] };
+  }
+  async listPods() {
+    return [];
+  }
+  async createContainer(spec: ContainerCreateSpec) {
+    const id = `c${this.#next++}`;
+    this.containers.set(id, {
+      id,
+      name: spec.name,
+      status: 'created',
+      running: false,
+      exitCode: 0,
+      oomKilled: false,
+      startedAt: undefined,
+      finishedAt: undefined,
+      error: '',
+      image: spec.image,
+      imageID: 'sha256:image',
+      labels: spec.labels,
+      spec,
+      starts: 0,
+    });
+    return id;
+  }
+  async startContainer(id: string) {
+    const c = this.#get(id);
+    c.starts++;
+    c.status = 'running';
+    c.running = true;
+    c.startedAt = new Date();
+    const script = this.scripts.get(c.labels[LABEL_CONTAINER] ?? '') ?? [];
+    const code = script[c.starts - 1];
+    if (code !== undefined) setImmediate(() => this.exit(id, code));
+  }
+  /** Ends the container's current run with `code`. */
+  exit(id: string, code: number) {
+    const c = this.#get(id);
+    if (!c.running) return;
+    c.running = false;
+    c.status = 'exited';
+    c.exitCode = code;
+    c.finishedAt = new Date();
+    this.onExit({ ...c });
+  }
+  async stopContainer(id: string, timeout: number) {
+    this.stopped.push({ name: this.#get(id).labels[LABEL_CONTAINER] ?? '', timeout });
+    this.exit(id, 143);
+  }
+  async removeContainer() {}
+  async inspectContainer(id: string) {
+    return { ...this.#get(id) };
+  }
+  async listContainers() {
+    return [...this.containers.values()];
+  }
+  async exec() {
+    return 0;
+  }
+  async attach() {}
+  // biome-ignore lint/correctness/useYield: a fake with no logs
+  async *logs(): AsyncIterable<LogLine> {}
+  async stats(): Promise<ContainerUsage[]> {
+    return [];
+  }
+  // biome-ignore lint/correctness/useYield: a fake with no events
+  async *events(): AsyncIterable<ContainerEvent> {}
+  async connect(): Promise<Duplex> {
+    throw new Error('no network here');
+  }
+  #get(id: string) {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`no container ${id}`);
+    return c;
+  }
+  byName(name: string) {
+    return [...this.containers.values()].find((c) => c.labels[LABEL_CONTAINER] === name);
+  }
+}
+
+function pod(spec: Partial<NonNullable<Pod['spec']>>): Pod {
+  return {
+    metadata: { name: 'p', namespace: 'ns', uid: `uid-${Math.random().toString(16).slice(2)}` },
+    spec: { containers: [{ name: 'app', image: 'img' }], ...spec },
+  };
+}
+
+function runtimeFor(podman: FakePodman, p: Pod) {
+  const statuses: PodStatus[] = [];
+  const events: string[] = [];
+  const runtime = new PodRuntime(p, {
+    backend: podman,
+    config: { ...PODMAN_DEFAULTS, stateDir: mkdtempSync(join(tmpdir(), 'vk-podman-')) },
+    nodeName: 'node',
+    volumeSources: () => ({
+      getConfigMap: () => undefined,
+      getSecret: () => undefined,
+      serviceAccountToken: async () => 'token',
+      downward: { nodeName: 'node', hostIPs: ['1.1.1.1'], podIPs: [] },
+      nodeAllocatable: {},
+    }),
+    pullSecrets: () => [],
+    events: () => (type, reason) => events.push(`${type} ${reason}`),
+    notify: (updated) => statuses.push(updated.status as PodStatus),
+    logger: silentLogger(),
+    backoff: { initialMs: 20, maxMs: 80 },
+  });
+  podman.onExit = (info) => runtime.containerExited(info);
+  return { runtime, statuses, events, latest: () => runtime.status() };
+}
+
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+test('init containers run in order before the app, which then runs', async () => {
+  const podman = new FakePodman();
+  podman.scripts.set('init-a', [0]);
+  podman.scripts.set('init-b', [0]);
+  const { runtime, latest, events } = runtimeFor(
+    podman,
+    pod({
+      initContainers: [
+        { name: 'init-a', image: 'img' },
+        { name: 'init-b', image: 'img' },
+      ],
+    }),
+  );
+  await runtime.start();
+  await until(() => latest().phase === 'Running', 'Running');
+  const starts = [...podman.containers.values()].map((c) => c.labels[LABEL_CONTAINER]);
+  assert.deepEqual(starts, ['init-a', 'init-b', 'app']);
+  const status = latest();
+  assert.deepEqual(
+    status.initContainerStatuses?.map((c) => c.state?.terminated?.reason),
+    ['Completed', 'Completed'],
+  );
+  assert.equal(status.containerStatuses?.[0]?.ready, true);
+  assert.equal(status.podIP, '10.88.0.7');
+  assert.ok(events.includes('Normal Started'));
+  await runtime.terminate(0);
+});
+
+test('restartPolicy Never: exit 0 is Succeeded, exit 3 Failed with the exit code', async () => {
+  for (const [code, phase] of [
+    [0, 'Succeeded'],
+    [3, 'Failed'],
+  ] as const) {
+    const podman = new FakePodman();
+    podman.scripts.set('app', [code]);
+    const { runtime, latest } = runtimeFor(podman, pod({ restartPolicy: 'Never' }));
+    await runtime.start();
+    await until(() => latest().phase === phase, phase);
+    assert.equal(latest().containerStatuses?.[0]?.state?.terminated?.exitCode, code);
+    assert.equal(latest().containerStatuses?.[0]?.restartCount, 0);
+  }
+});
+
+test('restartPolicy Always: a crashing container restarts with growing back-off (CrashLoopBackOff)', async () => {
+  const podman = new FakePodman();
+  podman.scripts.set('app', [1, 1, 1, 1]);
+  const { runtime, latest, statuses } = runtimeFor(podman, pod({ restartPolicy: 'Always' }));
+  await runtime.start();
+  await until(
+    () =>
+      (latest().containerStatuses?.[0]?.restartCount ?? 0) >= 4 &&
+      Boolean(latest().containerStatuses?.[0]?.state?.running),
+    'four restarts',
+  );
+  const status = latest().containerStatuses?.[0];
+  assert.equal(status?.lastState?.terminated?.exitCode, 1);
+  assert.ok(statuses.some((s) => s.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'));
+  assert.equal(latest().phase, 'Running');
+  assert.equal(podman.byName('app')?.starts, 5);
+  await runtime.terminate(0);
+});
+
+test('OnFailure restarts a failed container but not a succeeded one', async () => {
+  const podman = new FakePodman();
+  podman.scripts.set('app', [2, 0]);
+  const { runtime, latest } = runtimeFor(podman, pod({ restartPolicy: 'OnFailure' }));
+  await runtime.start();
+  await until(() => latest().phase === 'Succeeded', 'Succeeded');
+  assert.equal(latest().containerStatuses?.[0]?.restartCount, 1);
+});
+
+test('a failing init container fails the pod with restartPolicy Never', async () => {
+  const podman = new FakePodman();
+  podman.scripts.set('setup', [5]);
+  const { runtime, latest } = runtimeFor(
+    podman,
+    pod({ restartPolicy: 'Never', initContainers: [{ name: 'setup', image: 'img' }] }),
+  );
+  await runtime.start();
+  await until(() => latest().phase === 'Failed', 'Failed');
+  assert.equal(podman.byName('app'), undefined, 'the app container never started');
+});
+
+test('an image that cannot be pulled shows ErrImagePull, then ImagePullBackOff', async () => {
+  const podman = new FakePodman();
+  podman.missingImages.add('img');
+  podman.failPull = 'unauthorized: authentication required';
+  const { runtime, statuses } = runtimeFor(podman, pod({}));
+  await runtime.start();
+  await until(
+    () => statuses.some((s) => s.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff'),
+    'ImagePullBackOff',
+  );
+  const pulled = statuses.find((s) => s.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull');
+  assert.match(pulled?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /unauthorized: authentication required/);
+  await runtime.terminate(0);
+});
+
+test('termination stops running containers with the remaining grace period and reports them terminated', async () => {
+  const podman = new FakePodman();
+  const { runtime, latest } = runtimeFor(
+    podman,
+    pod({
+      containers: [
+        { name: 'a', image: 'img' },
+        { name: 'b', image: 'img' },
+      ],
+    }),
+  );
+  await runtime.start();
+  await until(
+    () => latest().phase === 'Running' && (latest().containerStatuses ?? []).every((c) => c.ready),
+    'both running',
+  );
+  await runtime.terminate(5);
+  assert.deepEqual(podman.stopped.map((s) => s.name).sort(), ['a', 'b']);
+  assert.ok(podman.stopped.every((s) => s.timeout >= 4 && s.timeout <= 5));
+  assert.ok(latest().containerStatuses?.every((c) => c.state?.terminated?.exitCode === 143));
+  assert.ok(runtime.terminated);
+});
