@@ -66,6 +66,9 @@ export interface VirtualNodeOptions {
   lease?: boolean | { durationSeconds?: number; renewIntervalMs?: number };
   /** Record Kubernetes Events (default), or pass a recorder of your own. */
   events?: boolean | EventRecorder;
+  /** Events written per second and in a burst (the kubelet's `--event-qps`). Defaults 50 and 100. */
+  eventQps?: number;
+  eventBurst?: number;
   logger?: Logger;
   queueMetrics?: WorkQueueMetrics;
   /** Hook to change the Node before it is registered (after the provider's configureNode). */
@@ -181,6 +184,8 @@ export class VirtualNode {
         component: 'virtual-kubelet',
         host: o.nodeName,
         logger: this.logger,
+        ...(o.eventQps !== undefined ? { qps: o.eventQps } : {}),
+        ...(o.eventBurst !== undefined ? { burst: o.eventBurst } : {}),
       });
       events = this.#eventRecorder;
     } else if (o.events !== false) {

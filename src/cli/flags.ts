@@ -53,6 +53,8 @@ export const FLAGS: Record<string, FlagSpec> = {
     defaultText: '200',
   },
   'kube-api-burst': { kind: 'int', help: 'request burst to the Kubernetes API', defaultText: '400' },
+  'event-qps': { kind: 'number', help: 'Kubernetes Events written per second (0: unlimited)', defaultText: '50' },
+  'event-burst': { kind: 'int', help: 'Events written in a burst', defaultText: '100' },
   'node-status-update-interval': {
     kind: 'duration',
     help: 'post node status at least this often',
@@ -113,6 +115,8 @@ export interface CliConfig {
   metricsAddr: string;
   kubeApiQps: number;
   kubeApiBurst: number;
+  eventQps: number;
+  eventBurst: number;
   nodeStatusUpdateIntervalMs: number;
   nodePingIntervalMs: number;
   nodeLeaseDurationSeconds: number;
@@ -291,6 +295,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     metricsAddr: str('metrics-addr') ?? ':10255',
     kubeApiQps: numberFlag('kube-api-qps', str('kube-api-qps') ?? '200', 0),
     kubeApiBurst: intFlag('kube-api-burst', str('kube-api-burst') ?? '400', 1),
+    eventQps: numberFlag('event-qps', str('event-qps') ?? '50', 0),
+    eventBurst: intFlag('event-burst', str('event-burst') ?? '100', 1),
     nodeStatusUpdateIntervalMs: durationFlag('node-status-update-interval', str('node-status-update-interval') ?? '1m'),
     nodePingIntervalMs: durationFlag('node-ping-interval', str('node-ping-interval') ?? '10s'),
     nodeLeaseDurationSeconds: Math.round(leaseMs / 1000),

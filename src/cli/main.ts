@@ -106,6 +106,8 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,
+    eventQps: config.eventQps,
+    eventBurst: config.eventBurst,
     operatingSystem: config.operatingSystem,
     internalIP: config.internalIP ?? primaryAddress(),
     kubeletPort: config.kubeletPort,

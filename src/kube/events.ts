@@ -1,6 +1,8 @@
 /**
  * Records Kubernetes Events (what `kubectl describe` shows) without ever slowing the caller:
- * `record()` only queues; a few background senders write to the API. Like client-go's
+ * `record()` only queues; a few background senders write to the API, at most `qps` a second
+ * (the kubelet's `--event-qps`, 50 with a burst of 100), so that under a burst of pods the
+ * writes that matter — pod status — are not crowded out. Like client-go's
  * correlator, a repeat of the same event (object, type, reason, message) within ten minutes
  * bumps the existing Event's `count` instead of creating a new one, and the queue is bounded:
  * under overload the oldest unsent events are dropped and counted.
@@ -12,6 +14,7 @@ import { Wakeup } from '../util/sleep.ts';
 import type { KubeClient } from './client.ts';
 import { Events, type KubeObject } from './resources.ts';
 import { kubeTime } from './time.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -32,8 +35,11 @@ export interface KubeEventRecorderOptions {
   logger?: Logger;
   /** Unsent events kept at most. Default 10 000. */
   maxQueued?: number;
-  /** Concurrent API writes. Default 4: events must not crowd out pod status writes. */
+  /** Concurrent API writes. Default 4. */
   senders?: number;
+  /** Events written per second, and in a burst; 0 for no limit. Defaults 50 and 100, as the kubelet. */
+  qps?: number;
+  burst?: number;
 }
 
 interface Pending {
@@ -60,6 +66,7 @@ export class KubeEventRecorder implements EventRecorder {
   #queue: (Pending | undefined)[] = [];
   #head = 0;
   readonly #wakeup = new Wakeup();
+  readonly #limiter: TokenBucket;
   readonly #sent = new Map<string, Sent>();
   #sequence = 0;
   /** Events dropped because the queue was full. */
@@ -69,6 +76,7 @@ export class KubeEventRecorder implements EventRecorder {
 
   constructor(options: KubeEventRecorderOptions) {
     this.#options = options;
+    this.#limiter = new TokenBucket(options.qps ?? 50, options.burst ?? 100);
   }
 
   get queued(): number {
@@ -102,6 +110,7 @@ export class KubeEventRecorder implements EventRecorder {
           continue;
         }
         try {
+          await this.#limiter.take(signal);
           await this.#send(next, signal);
           this.written++;
         } catch (error) {

@@ -107,12 +107,10 @@ class FakePodman implements PodmanBackend {
     return 0;
   }
   async attach() {}
-  // biome-ignore lint/correctness/useYield: a fake with no logs
   async *logs(): AsyncIterable<LogLine> {}
   async stats(): Promise<ContainerUsage[]> {
     return [];
   }
-  // biome-ignore lint/correctness/useYield: a fake with no events
   async *events(): AsyncIterable<ContainerEvent> {}
   async connect(): Promise<Duplex> {
     throw new Error('no network here');
