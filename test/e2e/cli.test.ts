@@ -68,7 +68,7 @@ test('bad flags exit 2 with one line naming the problem', async () => {
   assertUsageError(await run(['--provider', 'mock'], { KUBELET_PORT: '99999' }), /KUBELET_PORT must be a port number/);
   assertUsageError(
     await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
-    /unknown provider "no-such-provider": not a built-in \(mock\)/,
+    /unknown provider "no-such-provider": not a built-in \(mock, podman\)/,
   );
   assertUsageError(
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
@@ -89,6 +89,16 @@ test('a malformed provider config exits 2 with one line naming the file and the 
     /must be a JSON object keyed by node name/,
   );
   assertUsageError(await run([...base, '--provider-config', join(dir, 'missing.json')]), /cannot be read/);
+  const podman = ['--provider', 'podman', '--kubeconfig', kubeconfig, '--nodename', 'vk-x', '--metrics-addr', ''];
+  assertUsageError(
+    await run([...podman, '--provider-config', config('url: ftp://nowhere\n')]),
+    /"url" must look like unix:\/\/\/path/,
+  );
+  assertUsageError(
+    await run([...podman, '--provider-config', config('capacity: {memory: lots}\n')]),
+    /"capacity.memory" is not a valid quantity/,
+  );
+  assertUsageError(await run([...podman, '--provider-config', config('runtme: runc\n')]), /unknown field "runtme"/);
 });
 
 test('--help, --version and the providers list', async () => {
@@ -108,5 +118,5 @@ test('--help, --version and the providers list', async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^virtual-kubelet \d+\.\d+\.\d+/);
   const providers = await run(['providers']);
-  assert.equal(providers.stdout.trim(), 'mock');
+  assert.equal(providers.stdout.trim(), 'mock\npodman');
 });

@@ -161,8 +161,9 @@ export function containerCreateSpec(
     labels: options.labels,
     mounts: options.mounts,
     r_limits: [
-      { type: 'RLIMIT_NOFILE', soft: options.ulimits.nofile, hard: options.ulimits.nofile },
-      { type: 'RLIMIT_NPROC', soft: options.ulimits.nproc, hard: options.ulimits.nproc },
+      // Podman adds the RLIMIT_ prefix itself.
+      { type: 'nofile', soft: options.ulimits.nofile, hard: options.ulimits.nofile },
+      { type: 'nproc', soft: options.ulimits.nproc, hard: options.ulimits.nproc },
     ],
     ...(limits ? { resource_limits: limits } : {}),
     ...securityFields(container.securityContext),
