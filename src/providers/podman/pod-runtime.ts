@@ -549,8 +549,10 @@ export class PodRuntime {
       await backend.startContainer(c.id);
       const info = await backend.inspectContainer(c.id);
       this.#applyInfo(c, info);
-      if (!info.running && !(info.status === 'exited'))
+      // A quick process may already be gone: `stopped` until Podman's cleanup, then `exited`.
+      if (!info.running && info.status !== 'exited' && info.status !== 'stopped') {
         throw new Error(info.error || `container ${c.spec.name} did not start`);
+      }
       this.#events('Normal', 'Started', `Started container ${c.spec.name}`);
     } catch (error) {
       const message = errorMessage(error);

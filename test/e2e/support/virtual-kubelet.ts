@@ -4,7 +4,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -65,6 +74,10 @@ export function freePort(): Promise<number> {
 
 export interface StartOptions {
   nodeName?: string;
+  /** The provider; default `mock` (configured from `mock`). */
+  provider?: string;
+  /** The provider's config file content, for providers other than the mock (written as JSON). */
+  providerConfig?: Record<string, unknown>;
   /** Fields of the mock's config entry for this node (cpu, memory, pods…); stateFile and callLog are added. */
   mock?: Record<string, unknown>;
   /** Extra CLI flags. */
@@ -113,15 +126,19 @@ export class VirtualKubeletProcess {
   /** Where the kubelet API listens (127.0.0.1). */
   readonly kubeletPort: number;
 
+  readonly #logOffset: number;
+
   private constructor(
     cluster: TestCluster,
     nodeName: string,
     workDir: string,
     child: ChildProcess,
     kubeletPort: number,
+    logOffset: number,
   ) {
     this.#cluster = cluster;
     this.kubeletPort = kubeletPort;
+    this.#logOffset = logOffset;
     this.nodeName = nodeName;
     this.workDir = workDir;
     this.child = child;
@@ -132,8 +149,12 @@ export class VirtualKubeletProcess {
     const nodeName = options.nodeName ?? `vk-${randomBytes(3).toString('hex')}`;
     const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), `${nodeName}-`));
     mkdirSync(workDir, { recursive: true });
-    const configPath = join(workDir, 'mock.json');
-    if (!options.workDir || !existsSync(configPath)) {
+    const provider = options.provider ?? 'mock';
+    const configPath = join(workDir, `${provider}.json`);
+    if (provider !== 'mock') {
+      if (!options.workDir || !existsSync(configPath))
+        writeFileSync(configPath, JSON.stringify(options.providerConfig ?? {}));
+    } else if (!options.workDir || !existsSync(configPath)) {
       const entry = {
         pods: '200',
         stateFile: join(workDir, 'state.json'),
@@ -153,14 +174,19 @@ export class VirtualKubeletProcess {
       tlsEnv.APISERVER_KEY_LOCATION = serving.key;
       tlsEnv.APISERVER_CA_CERT_LOCATION = join(cluster.info.pkiDir, 'ca.crt');
     }
-    const kubeletPort = await freePort();
-    const log = openSync(join(workDir, 'virtual-kubelet.log'), 'a');
+    // A restart in the same work directory keeps its port, as a real kubelet keeps 10250.
+    const portFile = join(workDir, 'kubelet-port');
+    const kubeletPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : await freePort();
+    writeFileSync(portFile, String(kubeletPort));
+    const logPath = join(workDir, 'virtual-kubelet.log');
+    const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
+    const log = openSync(logPath, 'a');
     const child = spawn(
       process.execPath,
       [
         options.cli ?? CLI,
         '--provider',
-        'mock',
+        provider,
         '--provider-config',
         configPath,
         '--nodename',
@@ -187,14 +213,14 @@ export class VirtualKubeletProcess {
       },
     );
     closeSync(log);
-    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort);
+    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort, logOffset);
     if (options.waitReady !== false) await vk.waitReady();
     return vk;
   }
 
-  /** The process's log so far. */
+  /** This process's log so far (a restart in the same work directory appends to the same file). */
   log(): string {
-    return readFileSync(join(this.workDir, 'virtual-kubelet.log'), 'utf8');
+    return readFileSync(join(this.workDir, 'virtual-kubelet.log')).subarray(this.#logOffset).toString('utf8');
   }
 
   /** Waits until the API shows the node Ready=True. */
@@ -205,7 +231,12 @@ export class VirtualKubeletProcess {
         if (this.child.exitCode !== null)
           throw new Error(`virtual-kubelet exited ${this.child.exitCode}:\n${this.log().slice(-3000)}`);
         const node = await this.#cluster.client.get(Nodes, { name: this.nodeName }).catch(() => undefined);
-        return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? node : undefined;
+        const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        // After a restart the node may still look Ready from before: wait for this process's own status.
+        const ours =
+          node?.status?.daemonEndpoints?.kubeletEndpoint?.Port === this.kubeletPort &&
+          /node .* is ready/.test(this.log());
+        return ready && ours ? node : undefined;
       },
       { timeoutMs },
     );
