@@ -22,8 +22,11 @@ export function mockStatsSummary(
   nodeName: string,
   nodeStartTime: Date,
   pods: Iterable<Pod>,
-  now = new Date(),
+  at = new Date(),
 ): StatsSummary {
+  // Sample times have whole seconds: the cumulative values are computed for exactly that instant,
+  // so a rate derived from two samples (what metrics-server does) is the configured usage.
+  const now = new Date(Math.floor(at.getTime() / 1000) * 1000);
   const time = kubeTime(now);
   const podStats: PodStats[] = [];
   let nodeNanoCores = 50_000_000;
