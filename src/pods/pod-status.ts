@@ -9,6 +9,7 @@
  * merge by type.
  */
 import type { ContainerStatus, Pod, PodCondition, PodStatus } from 'kubernetes-types/core/v1.js';
+import { semanticallyEqual } from '../kube/semantic-equal.ts';
 import { kubeTime } from '../kube/time.ts';
 
 /** The condition types this kubelet writes. */
@@ -233,11 +234,6 @@ export function vanishedStatus(pod: Pod, context: StatusContext): PodStatus {
   );
 }
 
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /**
  * The strategic merge patch from the API's current status to `desired`, or undefined when they
  * already agree. Only owned fields that differ are sent; a field the desired status lacks is
@@ -255,7 +251,7 @@ export function podStatusPatch(pod: Pod, desired: PodStatus): object | undefined
       if (previous !== undefined && (field === 'reason' || field === 'message')) status[field] = null;
       continue;
     }
-    if (same(next, previous)) continue;
+    if (semanticallyEqual(next, previous)) continue;
     // hostIPs and podIPs merge by IP in a strategic merge patch; a changed list must replace the old one.
     status[field] =
       (field === 'hostIPs' || field === 'podIPs') && Array.isArray(next) ? [{ $patch: 'replace' }, ...next] : next;
