@@ -58,7 +58,10 @@ export interface VirtualNodeOptions {
   clusterDomain?: string;
   /** `--provider-config`, passed to a provider factory. */
   providerConfigPath?: string;
+  /** Concurrent pod syncs (provider calls). Default 10. */
   podSyncWorkers?: number;
+  /** Concurrent pod status writes. Default 64. */
+  podStatusWorkers?: number;
   resyncPeriodMs?: number;
   statusUpdateIntervalMs?: number;
   pingIntervalMs?: number;
@@ -246,6 +249,7 @@ export class VirtualNode {
       logger: this.logger.child({ component: 'pods' }),
       ...(events ? { events } : {}),
       ...(o.podSyncWorkers !== undefined ? { workers: o.podSyncWorkers } : {}),
+      ...(o.podStatusWorkers !== undefined ? { statusWorkers: o.podStatusWorkers } : {}),
       ...(o.resyncPeriodMs !== undefined ? { resyncPeriodMs: o.resyncPeriodMs } : {}),
       ...(o.statusPollIntervalMs !== undefined ? { statusPollIntervalMs: o.statusPollIntervalMs } : {}),
       ...(o.queueMetrics ? { queueMetrics: o.queueMetrics } : {}),

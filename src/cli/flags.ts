@@ -26,7 +26,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   'provider-config': { kind: 'string', help: 'provider configuration file' },
   kubeconfig: { kind: 'string', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)' },
   os: { kind: 'string', help: 'operating system of the node: linux or windows', defaultText: 'linux' },
-  'pod-sync-workers': { kind: 'int', help: 'pods synced concurrently', defaultText: '10' },
+  'pod-sync-workers': { kind: 'int', help: 'pods synced concurrently (provider calls in flight)', defaultText: '10' },
+  'pod-status-workers': { kind: 'int', help: 'pod status writes to the API in flight', defaultText: '64' },
   'full-resync-period': { kind: 'duration', help: 'how often every pod is checked again', defaultText: '1m0s' },
   'startup-timeout': {
     kind: 'duration',
@@ -106,6 +107,7 @@ export interface CliConfig {
   kubeconfig: string | undefined;
   operatingSystem: 'linux' | 'windows';
   podSyncWorkers: number;
+  podStatusWorkers: number;
   fullResyncPeriodMs: number;
   startupTimeoutMs: number;
   taint: { key: string; value: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' } | false;
@@ -286,6 +288,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     kubeconfig: str('kubeconfig'),
     operatingSystem: os,
     podSyncWorkers: intFlag('pod-sync-workers', str('pod-sync-workers') ?? '10', 1),
+    podStatusWorkers: intFlag('pod-status-workers', str('pod-status-workers') ?? '64', 1),
     fullResyncPeriodMs: durationFlag('full-resync-period', str('full-resync-period') ?? '1m'),
     startupTimeoutMs: durationFlag('startup-timeout', str('startup-timeout') ?? '0'),
     taint,

@@ -117,6 +117,7 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     clusterDomain: config.clusterDomain,
     ...(config.providerConfig ? { providerConfigPath: config.providerConfig } : {}),
     podSyncWorkers: config.podSyncWorkers,
+    podStatusWorkers: config.podStatusWorkers,
     resyncPeriodMs: config.fullResyncPeriodMs,
     statusUpdateIntervalMs: config.nodeStatusUpdateIntervalMs,
     pingIntervalMs: config.nodePingIntervalMs,
@@ -137,7 +138,7 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
   });
   await node.init();
   if (node.podController) {
-    metrics.watchQueue(node.podController.queue);
+    metrics.watchQueues([node.podController.queue, node.podController.statusQueue]);
     const pods = node.podController;
     metrics.gauge('virtual_kubelet_pods', 'Pods bound to this node', () => pods.pods().length);
   }

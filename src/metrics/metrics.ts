@@ -86,36 +86,21 @@ export class VirtualKubeletMetrics {
     worked: (name, seconds) => this.#queueWork.observe({ name }, seconds),
   };
 
-  /** Exposes a queue's depth (ready, delayed and in progress) as gauges, read at scrape time. */
-  watchQueue(queue: WorkQueue): void {
-    const registry = this.registry;
-    new Gauge({
-      name: 'workqueue_depth',
-      help: 'Keys ready to be processed',
-      labelNames: ['name'],
-      registers: [registry],
-      collect() {
-        this.set({ name: queue.name }, queue.length);
-      },
-    });
-    new Gauge({
-      name: 'workqueue_delayed',
-      help: 'Keys scheduled for a later retry',
-      labelNames: ['name'],
-      registers: [registry],
-      collect() {
-        this.set({ name: queue.name }, queue.delayed);
-      },
-    });
-    new Gauge({
-      name: 'workqueue_in_progress',
-      help: 'Keys being processed',
-      labelNames: ['name'],
-      registers: [registry],
-      collect() {
-        this.set({ name: queue.name }, queue.processing);
-      },
-    });
+  /** Exposes the queues' depths (ready, delayed and in progress) as gauges labelled by queue, read at scrape time. */
+  watchQueues(queues: readonly WorkQueue[]): void {
+    const depthGauge = (name: string, help: string, read: (queue: WorkQueue) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['name'],
+        registers: [this.registry],
+        collect() {
+          for (const queue of queues) this.set({ name: queue.name }, read(queue));
+        },
+      });
+    depthGauge('workqueue_depth', 'Keys ready to be processed', (queue) => queue.length);
+    depthGauge('workqueue_delayed', 'Keys scheduled for a later retry', (queue) => queue.delayed);
+    depthGauge('workqueue_in_progress', 'Keys being processed', (queue) => queue.processing);
   }
 
   /** A gauge read from a callback at scrape time. */

@@ -4,8 +4,13 @@
  * One work queue keyed by pod (`namespace/name`); every event — an API change, a provider status
  * report, a ConfigMap that appeared, a retry — only queues the key, and one level-triggered sync
  * compares the API pod, what the provider was told, and what the provider reports, then does
- * what is missing: create, update, delete in the provider; write status; remove a terminated
- * pod from the API. A key is never synced by two workers at once.
+ * what is missing: create, update, delete in the provider; remove a terminated pod from the API.
+ * A key is never synced by two workers at once.
+ *
+ * Status writes have a queue of their own, as the kubelet's status manager does: the provider
+ * calls (a few at a time, as a provider can take) never hold up the API writes, which need many
+ * in flight to keep up with a busy API server, and several reports for a pod that arrive while
+ * its write waits become one write.
  */
 import { hash } from 'node:crypto';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1.js';
@@ -53,8 +58,10 @@ export interface PodControllerOptions {
   node: () => { hostIPs: string[]; allocatable: Record<string, string> };
   events?: EventRecorder;
   logger?: Logger;
-  /** Concurrent syncs. Default 10. */
+  /** Concurrent syncs, so at most this many provider calls at once. Default 10. */
   workers?: number;
+  /** Concurrent status writes to the API. Default 64. */
+  statusWorkers?: number;
   /** Re-check every pod this often. Default 60 s. */
   resyncPeriodMs?: number;
   /** How often providers without PodNotifier are asked for status. Default 5 s. */
@@ -91,9 +98,11 @@ interface PodRecord {
   /** The provider's latest status report, and a counter that moves when it changes. */
   providerStatus?: PodStatus;
   providerStatusDigest?: string;
-  /** The status last written, and the API resourceVersion it was written on top of. */
-  writtenStatusDigest?: string;
-  writtenOnResourceVersion?: string;
+  /**
+   * The API version our last status write replaced. While the cache still shows it, the watch
+   * has not brought our write back, and a status computed from the cache would repeat it.
+   */
+  replacedVersion?: string;
   /** A status synthesised by the controller (config error, provider failure) instead of the provider's. */
   syntheticStatus?: PodStatus;
   /**
@@ -118,6 +127,7 @@ export class PodController {
   readonly #events: EventRecorder;
   readonly #informer: Informer<Pod>;
   readonly #queue: WorkQueue;
+  readonly #statusQueue: WorkQueue;
   readonly #records = new Map<string, PodRecord>();
   /** The last API version of pods deleted from the API, for the provider-side delete. */
   readonly #tombstones = new Map<string, Pod>();
@@ -159,6 +169,13 @@ export class PodController {
       retryQps: options.retryQps ?? 50,
       ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
     });
+    this.#statusQueue = new WorkQueue({
+      name: 'pod-status',
+      baseDelayMs: options.retryBaseDelayMs ?? 100,
+      maxDelayMs: Math.min(options.retryMaxDelayMs ?? 300_000, 60_000),
+      retryQps: options.retryQps ?? 50,
+      ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
+    });
     this.ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
@@ -167,6 +184,11 @@ export class PodController {
   /** The work queue, for metrics. */
   get queue(): WorkQueue {
     return this.#queue;
+  }
+
+  /** The status write queue, for metrics. */
+  get statusQueue(): WorkQueue {
+    return this.#statusQueue;
   }
 
   /** Pods on this node as the API reports them (the informer's cache). */
@@ -233,14 +255,23 @@ export class PodController {
         workers: this.#options.workers ?? 10,
         signal,
         handler: (key, s) => this.#sync(key, s),
-        onError: (key, error, failures) => {
-          // Every failure at debug level; the first and then every doubling at warn, so a stuck pod is visible.
-          const level = (failures & (failures - 1)) === 0 ? 'warn' : 'debug';
-          this.#logger[level]({ pod: key, err: errorMessage(error), failures }, 'pod sync failed; retrying');
-        },
+        onError: (key, error, failures) => this.#logRetry(key, error, failures, 'pod sync failed; retrying'),
+      }),
+      this.#statusQueue.run({
+        workers: this.#options.statusWorkers ?? 64,
+        signal,
+        handler: (key, s) => this.#writeStatus(key, s),
+        onError: (key, error, failures) => this.#logRetry(key, error, failures, 'pod status write failed; retrying'),
       }),
       polling,
     ]);
+  }
+
+  /** Every failure at debug level; the first and then every doubling at warn, so a stuck pod is visible. */
+  #logRetry(key: string, error: unknown, failures: number, message: string): undefined {
+    const level = (failures & (failures - 1)) === 0 ? 'warn' : 'debug';
+    this.#logger[level]({ pod: key, err: errorMessage(error), failures }, message);
+    return undefined;
   }
 
   /**
@@ -314,6 +345,7 @@ export class PodController {
     if (!record) return;
     this.#setDependencies(key, record, []);
     this.#records.delete(key);
+    this.#statusQueue.forget(key);
     this.#options.resources.release(record.namespace);
   }
 
@@ -374,7 +406,7 @@ export class PodController {
     const fingerprint = podUpdateFingerprint(apiPod);
     const backoffLeft = (record.retryNotBefore ?? 0) - Date.now();
     if (backoffLeft > 0 && fingerprint === record.failedFingerprint) {
-      await this.#syncStatus(apiPod, record, signal);
+      this.#statusQueue.add(key);
       return { requeueAfterMs: backoffLeft };
     }
     if (!record.inProvider) {
@@ -384,7 +416,7 @@ export class PodController {
       await this.#update(key, apiPod, record, fingerprint, signal);
     }
     record.retryNotBefore = undefined;
-    await this.#syncStatus(apiPod, record, signal);
+    this.#statusQueue.add(key);
     return undefined;
   }
 
@@ -430,7 +462,7 @@ export class PodController {
         resolution.error.message,
         this.#statusContext(),
       );
-      await this.#syncStatus(apiPod, record, signal);
+      this.#statusQueue.add(key);
       return false;
     }
     try {
@@ -441,7 +473,7 @@ export class PodController {
       }
       await this.#call(signal, (o) => this.#provider.createPod(resolution?.pod ?? apiPod, o));
     } catch (error) {
-      await this.#providerFailed(key, apiPod, record, PodEventReason.CreateFailed, error, signal);
+      this.#providerFailed(key, apiPod, record, PodEventReason.CreateFailed, error);
       throw error;
     }
     this.stats.creates++;
@@ -465,7 +497,7 @@ export class PodController {
         this.#provider.updatePod(resolution && !resolution.error ? resolution.pod : apiPod, o),
       );
     } catch (error) {
-      await this.#providerFailed(key, apiPod, record, PodEventReason.UpdateFailed, error, signal);
+      this.#providerFailed(key, apiPod, record, PodEventReason.UpdateFailed, error);
       throw error;
     }
     this.stats.updates++;
@@ -478,14 +510,7 @@ export class PodController {
    * once for invalid input) a status that says so — Failed for restartPolicy Never, otherwise
    * Pending with reason ProviderFailed. The key keeps being retried with growing backoff.
    */
-  async #providerFailed(
-    key: string,
-    apiPod: Pod,
-    record: PodRecord,
-    reason: string,
-    error: unknown,
-    signal: AbortSignal,
-  ): Promise<void> {
+  #providerFailed(key: string, apiPod: Pod, record: PodRecord, reason: string, error: unknown): void {
     this.stats.providerErrors++;
     const message = errorMessage(error);
     this.#events.record(apiPod, 'Warning', reason, message);
@@ -496,11 +521,7 @@ export class PodController {
     this.#logger.warn({ pod: key, err: message, failures }, `provider call failed (${reason})`);
     if (record.inProvider || (failures < threshold && !isInvalidInput(error))) return;
     record.syntheticStatus = providerFailedStatus(apiPod, message, this.#statusContext());
-    try {
-      await this.#syncStatus(apiPod, record, signal);
-    } catch (statusError) {
-      this.#logger.debug({ pod: key, err: errorMessage(statusError) }, 'could not write the ProviderFailed status');
-    }
+    this.#statusQueue.add(key);
   }
 
   /** A pod with a deletionTimestamp: ask the provider to stop it, then remove it from the API once it has. */
@@ -585,6 +606,17 @@ export class PodController {
     }
   }
 
+  /** The status queue's handler: the pod as the API has it now, and what we know of it. */
+  async #writeStatus(key: string, signal: AbortSignal): Promise<undefined> {
+    const apiPod = this.#informer.get(key);
+    const record = this.#records.get(key);
+    if (!apiPod || !record || record.uid !== apiPod.metadata?.uid) return undefined;
+    // Finished pods stay finished; a terminating one is the sync's to remove.
+    if (isTerminalPhase(apiPod.status?.phase) || apiPod.metadata?.deletionTimestamp) return undefined;
+    await this.#syncStatus(apiPod, record, signal);
+    return undefined;
+  }
+
   /** Writes the status the API should show, if it does not already. */
   async #syncStatus(apiPod: Pod, record: PodRecord, signal: AbortSignal): Promise<void> {
     const context = this.#statusContext();
@@ -592,22 +624,19 @@ export class PodController {
     if (record.syntheticStatus) desired = record.syntheticStatus;
     else if (record.providerStatus) desired = desiredPodStatus(apiPod, record.providerStatus, context);
     if (!desired) return;
+    const version = apiPod.metadata?.resourceVersion;
+    // The watch event of our last write requeues the pod; anything newer is written then.
+    if (version !== undefined && version === record.replacedVersion) return;
     const patch = podStatusPatch(apiPod, desired);
     if (!patch) return;
-    const desiredDigest = contentDigest(desired);
-    // Our last write has not come back through the watch yet: do not write it twice.
-    if (
-      desiredDigest === record.writtenStatusDigest &&
-      apiPod.metadata?.resourceVersion === record.writtenOnResourceVersion
-    ) {
-      return;
-    }
     const { namespace = '', name = '' } = apiPod.metadata ?? {};
     try {
-      await this.#client.patch(Pods, { namespace, name, subresource: 'status' }, patch, 'strategic', { signal });
+      const written = await this.#client.patch(Pods, { namespace, name, subresource: 'status' }, patch, 'strategic', {
+        signal,
+      });
       this.stats.statusWrites++;
-      record.writtenStatusDigest = desiredDigest;
-      record.writtenOnResourceVersion = apiPod.metadata?.resourceVersion;
+      // A write the server found to change nothing keeps the version, and brings no watch event to wait for.
+      record.replacedVersion = written.metadata?.resourceVersion !== version ? version : undefined;
     } catch (error) {
       // Gone or re-created meanwhile: the informer brings the news and the key is synced again.
       if (isNotFound(error) || isConflict(error)) return;
