@@ -30,6 +30,11 @@ import { waitFor } from '../../../tools/kube/testing.ts';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 
+/** The Node flags the published executable runs with (its `#!/usr/bin/env -S node …` line): tests run the same way. */
+const EXECUTABLE_NODE_FLAGS = (readFileSync(join(REPO, 'bin', 'virtual-kubelet.js'), 'utf8').split('\n')[0] ?? '')
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+
 const credentials = new Map<string, Promise<string>>();
 
 /**
@@ -184,6 +189,7 @@ export class VirtualKubeletProcess {
     const child = spawn(
       process.execPath,
       [
+        ...EXECUTABLE_NODE_FLAGS,
         options.cli ?? CLI,
         '--provider',
         provider,
