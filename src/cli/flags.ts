@@ -27,7 +27,11 @@ export const FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { kind: 'string', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)' },
   os: { kind: 'string', help: 'operating system of the node: linux or windows', defaultText: 'linux' },
   'pod-sync-workers': { kind: 'int', help: 'pods synced concurrently (provider calls in flight)', defaultText: '10' },
-  'pod-status-workers': { kind: 'int', help: 'pod status writes to the API in flight', defaultText: '64' },
+  'pod-status-workers': {
+    kind: 'int',
+    help: 'API writes of pod status (and removals of terminated pods) in flight',
+    defaultText: '64',
+  },
   'full-resync-period': { kind: 'duration', help: 'how often every pod is checked again', defaultText: '1m0s' },
   'startup-timeout': {
     kind: 'duration',

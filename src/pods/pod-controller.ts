@@ -4,10 +4,11 @@
  * One work queue keyed by pod (`namespace/name`); every event — an API change, a provider status
  * report, a ConfigMap that appeared, a retry — only queues the key, and one level-triggered sync
  * compares the API pod, what the provider was told, and what the provider reports, then does
- * what is missing: create, update, delete in the provider; remove a terminated pod from the API.
- * A key is never synced by two workers at once.
+ * what is missing: create, update, delete in the provider. A key is never synced by two workers
+ * at once.
  *
- * Status writes have a queue of their own, as the kubelet's status manager does: the provider
+ * The API writes — status, and removing a pod the provider has finished terminating — have a
+ * queue of their own, as the kubelet's status manager does: the provider
  * calls (a few at a time, as a provider can take) never hold up the API writes, which need many
  * in flight to keep up with a busy API server, and several reports for a pod that arrive while
  * its write waits become one write.
@@ -60,7 +61,7 @@ export interface PodControllerOptions {
   logger?: Logger;
   /** Concurrent syncs, so at most this many provider calls at once. Default 10. */
   workers?: number;
-  /** Concurrent status writes to the API. Default 64. */
+  /** Concurrent API writes of pod status (and removals of terminated pods). Default 64. */
   statusWorkers?: number;
   /** Re-check every pod this often. Default 60 s. */
   resyncPeriodMs?: number;
@@ -95,6 +96,8 @@ interface PodRecord {
   deleteRequested: boolean;
   /** The provider reported the pod gone. */
   providerGone: boolean;
+  /** A terminating pod the provider is done with: the status queue removes it from the API. */
+  removeFromApi?: boolean;
   /** The provider's latest status report, and a counter that moves when it changes. */
   providerStatus?: PodStatus;
   providerStatusDigest?: string;
@@ -524,12 +527,13 @@ export class PodController {
     this.#statusQueue.add(key);
   }
 
-  /** A pod with a deletionTimestamp: ask the provider to stop it, then remove it from the API once it has. */
+  /**
+   * A pod with a deletionTimestamp: ask the provider to stop it, and once it has, hand the pod to
+   * the status queue to be removed from the API (as the kubelet's status manager does), so the
+   * sync workers, which bound the provider calls, do not wait on the API server's deletes.
+   */
   async #syncTerminating(key: string, apiPod: Pod, record: PodRecord, signal: AbortSignal) {
-    if (!record.inProvider) {
-      await this.#deleteFromApi(key, apiPod, signal);
-      return undefined;
-    }
+    if (!record.inProvider) return this.#removeFromApi(key, record);
     if (!record.deleteRequested) {
       await this.#deleteInProvider(apiPod, signal, record);
       this.#events.record(apiPod, 'Normal', PodEventReason.DeleteSuccess, 'Delete pod in provider successfully');
@@ -537,10 +541,7 @@ export class PodController {
     if (!record.providerGone && !isProviderTerminal(record.providerStatus) && !isPodNotifier(this.#provider)) {
       await this.#pollOne(key, record, signal);
     }
-    if (record.providerGone || isProviderTerminal(record.providerStatus)) {
-      await this.#deleteFromApi(key, apiPod, signal);
-      return undefined;
-    }
+    if (record.providerGone || isProviderTerminal(record.providerStatus)) return this.#removeFromApi(key, record);
     const deadline =
       Date.parse(apiPod.metadata?.deletionTimestamp ?? '') + (this.#options.terminationSlackMs ?? 30_000);
     const remaining = deadline - Date.now();
@@ -549,11 +550,16 @@ export class PodController {
         { pod: key },
         'the provider did not finish terminating the pod in time; removing it from the API',
       );
-      await this.#deleteFromApi(key, apiPod, signal);
-      return undefined;
+      return this.#removeFromApi(key, record);
     }
     // A notifying provider will wake us; a polled one is asked again soon.
     return { requeueAfterMs: Math.min(remaining, isPodNotifier(this.#provider) ? 5_000 : 1_000) };
+  }
+
+  #removeFromApi(key: string, record: PodRecord): undefined {
+    record.removeFromApi = true;
+    this.#statusQueue.add(key);
+    return undefined;
   }
 
   /** The pod left the API (deleted, or moved off this node): make sure the provider lets it go too. */
@@ -606,13 +612,19 @@ export class PodController {
     }
   }
 
-  /** The status queue's handler: the pod as the API has it now, and what we know of it. */
+  /**
+   * The status queue's handler: brings the API pod up to date with what we know of it — its
+   * status, or for a terminating pod the provider is done with, its removal.
+   */
   async #writeStatus(key: string, signal: AbortSignal): Promise<undefined> {
     const apiPod = this.#informer.get(key);
     const record = this.#records.get(key);
     if (!apiPod || !record || record.uid !== apiPod.metadata?.uid) return undefined;
-    // Finished pods stay finished; a terminating one is the sync's to remove.
-    if (isTerminalPhase(apiPod.status?.phase) || apiPod.metadata?.deletionTimestamp) return undefined;
+    if (apiPod.metadata?.deletionTimestamp) {
+      if (record.removeFromApi) await this.#deleteFromApi(key, apiPod, signal);
+      return undefined;
+    }
+    if (isTerminalPhase(apiPod.status?.phase)) return undefined; // finished pods stay finished
     await this.#syncStatus(apiPod, record, signal);
     return undefined;
   }
