@@ -455,6 +455,58 @@ function roundPercentiles(p: Percentiles): Percentiles {
   };
 }
 
+/** A run's measurements, in the shape every scenario whose pods must reach a goal (Running, gone) reports. */
+interface GoalRun {
+  scenario: ScenarioName;
+  size: number;
+  kubelet: RunningKubelet;
+  frame: Frame;
+  completed: boolean;
+  pods: number;
+  /** When each pod reached the goal, by name. */
+  reached: Map<string, number>;
+  /** The pods counted, in create order. */
+  names: Iterable<string>;
+  /** When the measured phase began (the `doneAtMs` origin). */
+  origin: number;
+  seconds: number;
+  latency: number[];
+  latencyLabel: string;
+  cost: Awaited<ReturnType<Frame['close']>>;
+  extra: RunResult['extra'];
+  notes: string[];
+  series?: RawRun['series'];
+}
+
+function goalResult(run: GoalRun): { result: RunResult; raw: RawRun } {
+  const done = run.reached.size;
+  return {
+    result: {
+      ...baseResult(run.scenario, run.size, run.kubelet),
+      completed: run.completed,
+      pods: run.pods,
+      done,
+      totalSeconds: round(run.seconds, 2),
+      podsPerSecond: round(done / run.seconds, 1),
+      latencyMs: roundPercentiles(percentiles(run.latency)),
+      latency: run.latencyLabel,
+      ...run.cost,
+      extra: run.extra,
+      notes: run.notes,
+    },
+    raw: {
+      latenciesMs: run.latency.map(ms),
+      doneAtMs: doneAt(run.names, run.reached, run.origin).map(ms),
+      process: run.frame.sampler.samples,
+      ...(run.series ? { series: run.series } : {}),
+    },
+  };
+}
+
+function timeoutNotes(context: ScenarioContext, completed: boolean): string[] {
+  return completed ? [] : [`timed out after ${context.timeoutMs / 1000} s`];
+}
+
 /**
  * `burst`, and `delete` after it when asked: N pods bound directly, then (optionally) all deleted.
  * One process serves both so the 10 000 pods are created once.
@@ -493,26 +545,25 @@ export async function runBurst(
         `${completed ? '' : ' (timed out)'}, p99 ${percentiles(latency).p99.toFixed(0)} ms`,
     );
     if (phases.burst) {
-      outcome.push({
-        result: {
-          ...baseResult('burst', size, kubelet),
+      outcome.push(
+        goalResult({
+          scenario: 'burst',
+          size,
+          kubelet,
+          frame,
           completed,
           pods: size,
-          done: tracker.running.size,
-          totalSeconds: round(totalSeconds, 2),
-          podsPerSecond: round(tracker.running.size / totalSeconds, 1),
-          latencyMs: roundPercentiles(percentiles(latency)),
-          latency: 'create sent → Running and Ready seen by watch',
-          ...cost,
+          reached: tracker.running,
+          names,
+          origin: t0,
+          seconds: totalSeconds,
+          latency,
+          latencyLabel: 'create sent → Running and Ready seen by watch',
+          cost,
           extra: { createSeconds: round(createSeconds, 1) },
-          notes: completed ? [] : [`timed out after ${context.timeoutMs / 1000} s`],
-        },
-        raw: {
-          latenciesMs: latency.map(ms),
-          doneAtMs: doneAt(names, tracker.running, t0).map(ms),
-          process: frame.sampler.samples,
-        },
-      });
+          notes: timeoutNotes(context, completed),
+        }),
+      );
     }
     if (!phases.delete) return outcome;
 
@@ -555,17 +606,21 @@ export async function runBurst(
       `delete ${size} ${implementation}: ${tracker.gone.size}/${size} gone in ${deleteSeconds.toFixed(1)} s` +
         `${allGone ? '' : ' (timed out)'}`,
     );
-    outcome.push({
-      result: {
-        ...baseResult('delete', size, kubelet),
+    outcome.push(
+      goalResult({
+        scenario: 'delete',
+        size,
+        kubelet,
+        frame,
         completed: allGone,
         pods: size,
-        done: tracker.gone.size,
-        totalSeconds: round(deleteSeconds, 2),
-        podsPerSecond: round(tracker.gone.size / deleteSeconds, 1),
-        latencyMs: roundPercentiles(percentiles(deleteLatency)),
-        latency: 'delete sent (default grace) → DELETED seen by watch',
-        ...deleteCost,
+        reached: tracker.gone,
+        names,
+        origin: d0,
+        seconds: deleteSeconds,
+        latency: deleteLatency,
+        latencyLabel: 'delete sent (default grace) → DELETED seen by watch',
+        cost: deleteCost,
         extra: {
           deleteSendSeconds: round(deleteSendSeconds, 1),
           runningBeforeDelete: tracker.running.size,
@@ -575,15 +630,10 @@ export async function runBurst(
               ? { providerEmptySeconds: 'not within the timeout' }
               : { providerEmptySeconds: 'no provider' }),
         },
-        notes: allGone ? [] : [`timed out after ${context.timeoutMs / 1000} s`],
-      },
-      raw: {
-        latenciesMs: deleteLatency.map(ms),
-        doneAtMs: doneAt(names, tracker.gone, d0).map(ms),
-        process: frame.sampler.samples,
+        notes: timeoutNotes(context, allGone),
         series: { providerPods: providerSeries },
-      },
-    });
+      }),
+    );
     return outcome;
   });
 }
@@ -642,30 +692,27 @@ export async function runScheduled(
     );
     const created = percentiles(createdToRunning);
     return [
-      {
-        result: {
-          ...baseResult('scheduled', size, kubelet),
-          completed,
-          pods: size,
-          done: tracker.running.size,
-          totalSeconds: round(totalSeconds, 2),
-          podsPerSecond: round(tracker.running.size / totalSeconds, 1),
-          latencyMs: roundPercentiles(percentiles(boundToRunning)),
-          latency: 'bound to the node (watch) → Running and Ready (watch)',
-          ...cost,
-          extra: {
-            lastBoundSeconds: round((lastBound - t0) / 1000, 1),
-            createdToRunningP50Ms: ms(created.p50),
-            createdToRunningP99Ms: ms(created.p99),
-          },
-          notes: completed ? [] : [`timed out after ${context.timeoutMs / 1000} s`],
+      goalResult({
+        scenario: 'scheduled',
+        size,
+        kubelet,
+        frame,
+        completed,
+        pods: size,
+        reached: tracker.running,
+        names,
+        origin: t0,
+        seconds: totalSeconds,
+        latency: boundToRunning,
+        latencyLabel: 'bound to the node (watch) → Running and Ready (watch)',
+        cost,
+        extra: {
+          lastBoundSeconds: round((lastBound - t0) / 1000, 1),
+          createdToRunningP50Ms: ms(created.p50),
+          createdToRunningP99Ms: ms(created.p99),
         },
-        raw: {
-          latenciesMs: boundToRunning.map(ms),
-          doneAtMs: doneAt(names, tracker.running, t0).map(ms),
-          process: frame.sampler.samples,
-        },
-      },
+        notes: timeoutNotes(context, completed),
+      }),
     ];
   });
 }
@@ -730,42 +777,38 @@ export async function runChurn(
     const lagValues = lag.filter(([at]) => at <= churnSeconds * 1000).map(([, value]) => value);
     const lagStats = percentiles(lagValues);
     const neverRunning = names.filter((n) => !tracker.running.has(n)).length;
-    const p = percentiles(latency);
     log(
-      `churn ${implementation}: ${created} created, ${tracker.running.size} reached Running, p99 ${p.p99.toFixed(0)} ms, max lag ${lagStats.max}`,
+      `churn ${implementation}: ${created} created, ${tracker.running.size} reached Running, p99 ${percentiles(latency).p99.toFixed(0)} ms, max lag ${lagStats.max}`,
     );
     return [
-      {
-        result: {
-          ...baseResult('churn', ratePerSecond, kubelet),
-          completed: neverRunning === 0 && allGone,
-          pods: created,
-          done: tracker.running.size,
-          totalSeconds: round(churnSeconds, 2),
-          podsPerSecond: round(tracker.running.size / churnSeconds, 1),
-          latencyMs: roundPercentiles(p),
-          latency: 'create sent → Running and Ready seen by watch',
-          ...cost,
-          extra: {
-            lagMax: lagStats.max,
-            lagP99: lagStats.p99,
-            lagMean: round(lagStats.mean, 1),
-            neverRunningBeforeDelete: neverRunning,
-            deleteP99Ms: ms(percentiles(latencies(names, tracker.deleteSent, tracker.gone)).p99),
-            requestFailures: failures,
-          },
-          notes: [
-            `${ratePerSecond} creates/s for ${round(churnSeconds, 0)} s, each pod deleted ${lifetimeMs / 1000} s after its create; lag = created but not Running (and not yet deleted)`,
-            ...(allGone ? [] : ['not every pod was gone 60 s after the last delete']),
-          ],
+      goalResult({
+        scenario: 'churn',
+        size: ratePerSecond,
+        kubelet,
+        frame,
+        completed: neverRunning === 0 && allGone,
+        pods: created,
+        reached: tracker.running,
+        names,
+        origin: t0,
+        seconds: churnSeconds,
+        latency,
+        latencyLabel: 'create sent → Running and Ready seen by watch',
+        cost,
+        extra: {
+          lagMax: lagStats.max,
+          lagP99: lagStats.p99,
+          lagMean: round(lagStats.mean, 1),
+          neverRunningBeforeDelete: neverRunning,
+          deleteP99Ms: ms(percentiles(latencies(names, tracker.deleteSent, tracker.gone)).p99),
+          requestFailures: failures,
         },
-        raw: {
-          latenciesMs: latency.map(ms),
-          doneAtMs: doneAt(names, tracker.running, t0).map(ms),
-          process: frame.sampler.samples,
-          series: { lag },
-        },
-      },
+        notes: [
+          `${ratePerSecond} creates/s for ${round(churnSeconds, 0)} s, each pod deleted ${lifetimeMs / 1000} s after its create; lag = created but not Running (and not yet deleted)`,
+          ...(allGone ? [] : ['not every pod was gone 60 s after the last delete']),
+        ],
+        series: { lag },
+      }),
     ];
   });
 }
@@ -920,7 +963,7 @@ export async function runStreaming(
     extra.execRttP50Ms = ms(rttStats.p50);
     extra.execRttP99Ms = ms(rttStats.p99);
 
-    const execBytes = 16 * 2 ** 20;
+    const execBytes = 64 * 2 ** 20;
     const execThroughput = await pipeThroughput(kubectl(['exec', '-i', 'stream', '--', 'cat']), execBytes);
     extra.execMBps = execThroughput.mbps;
     if (execThroughput.error) notes.push(`exec throughput: ${execThroughput.error}`);
@@ -940,7 +983,7 @@ export async function runStreaming(
     extra.logsMBps = round(logBytes / 2 ** 20 / logSeconds, 3);
     extra.logsBytesPerRequest = Math.round(logBytes / 20);
 
-    const forward = await portForwardThroughput(kubectl(['port-forward', 'pod/stream', ':7000']), 16 * 2 ** 20);
+    const forward = await portForwardThroughput(kubectl(['port-forward', 'pod/stream', ':7000']), 64 * 2 ** 20);
     extra.portForwardMBps = forward.mbps;
     extra.portForwardRttP50Ms = ms(percentiles(forward.rtt).p50);
     if (forward.error) notes.push(`port-forward: ${forward.error}`);
@@ -1038,9 +1081,15 @@ async function pipeThroughput(command: Command, bytes: number): Promise<{ mbps: 
   child.stdin.on('error', () => {});
   let received = 0;
   let stderr = '';
-  const t = performance.now();
+  // The clock starts at the first echoed chunk, so kubectl's own start-up is not counted as streaming.
+  let t = performance.now();
+  let firstChunk = 0;
   const done = new Promise<void>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
+      if (received === 0) {
+        t = performance.now();
+        firstChunk = chunk.length;
+      }
       received += chunk.length;
       if (received >= bytes) resolve();
     });
@@ -1061,13 +1110,11 @@ async function pipeThroughput(command: Command, bytes: number): Promise<{ mbps: 
   child.stdin.destroy();
   child.kill('SIGTERM');
   await writer;
+  const mbps = round((Math.min(received, bytes) - firstChunk) / 2 ** 20 / seconds, 2);
   if (received < bytes) {
-    return {
-      mbps: round(received / 2 ** 20 / seconds, 2),
-      error: `echoed ${received} of ${bytes} bytes${stderr ? `: ${stderr.trim().slice(0, 200)}` : ''}`,
-    };
+    return { mbps, error: `echoed ${received} of ${bytes} bytes${stderr ? `: ${stderr.trim().slice(0, 200)}` : ''}` };
   }
-  return { mbps: round(bytes / 2 ** 20 / seconds, 2) };
+  return { mbps };
 }
 
 /** Runs `kubectl port-forward`, then times small round trips and a bulk echo through the local port. */
