@@ -247,6 +247,27 @@ test('a failing init container fails the pod with restartPolicy Never', async ()
   assert.equal(podman.byName('app'), undefined, 'the app container never started');
 });
 
+test('hostNetwork and persistent volumes are refused as invalid input before anything is created', async () => {
+  for (const spec of [
+    { hostNetwork: true },
+    { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] },
+  ] satisfies Partial<NonNullable<Pod['spec']>>[]) {
+    const podman = new FakePodman();
+    let podsCreated = 0;
+    podman.createPod = async () => {
+      podsCreated++;
+      return 'pod-id';
+    };
+    const { runtime } = runtimeFor(podman, pod(spec));
+    await assert.rejects(runtime.start(), (error: Error) => {
+      assert.equal(error.name, 'InvalidInputError', error.message);
+      assert.match(error.message, /not supported by the podman provider/);
+      return true;
+    });
+    assert.equal(podsCreated, 0, JSON.stringify(spec));
+  }
+});
+
 test('an image that cannot be pulled shows ErrImagePull, then ImagePullBackOff', async () => {
   const podman = new FakePodman();
   podman.missingImages.add('img');

@@ -14,7 +14,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Container, ContainerState, ContainerStatus, Pod, PodStatus, Secret } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
-import { errorMessage, isInvalidInput } from '../../errors.ts';
+import { errorMessage, InvalidInputError, isInvalidInput } from '../../errors.ts';
 import { kubeTime } from '../../kube/time.ts';
 import type { PodmanConfig } from './config.ts';
 import { type ActionTarget, runAction } from './container-actions.ts';
@@ -268,7 +268,7 @@ export class PodRuntime {
 
   /** Creates the Podman pod and starts supervising in the background. Resolves once the pod exists. */
   async start(): Promise<void> {
-    PodVolumes.check(this.pod);
+    checkSupported(this.pod);
     const { backend, config } = this.#deps;
     mkdirSync(this.#dir, { recursive: true });
     await backend.createPod({
@@ -784,4 +784,14 @@ export class PodRuntime {
     const id = this.#containers.get(name)?.lastState?.terminated?.containerID;
     return id?.replace(/^podman:\/\//, '');
   }
+}
+
+/** The host's namespaces: a Podman pod has its own, and sharing the virtual kubelet's host's would be a surprise. */
+const HOST_NAMESPACES = ['hostNetwork', 'hostPID', 'hostIPC'] as const;
+
+/** Refuses, before anything is created, what a Podman pod cannot give. */
+function checkSupported(pod: Pod): void {
+  const host = HOST_NAMESPACES.filter((field) => pod.spec?.[field]);
+  if (host.length > 0) throw new InvalidInputError(`${host.join(', ')}: not supported by the podman provider`);
+  PodVolumes.check(pod);
 }
