@@ -76,13 +76,32 @@ export interface WatchEvent<T> {
 }
 
 export interface DeleteOptions {
+  answer?: AnswerForm;
   gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
   signal?: AbortSignal;
 }
 
+/**
+ * The Accept header that asks for an answer of metadata only (PartialObjectMetadata), with the
+ * whole object as the fallback for servers that cannot: a writer that needs only the new
+ * resourceVersion saves the API server the encoding, and itself the parsing, of the full object.
+ */
+const METADATA_ANSWER = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+/** `metadata`: the answer of a write is the object's metadata only (see {@link METADATA_ANSWER}). */
+export type AnswerForm = 'object' | 'metadata';
+
+export interface PatchOptions {
+  fieldManager?: string;
+  force?: boolean;
+  signal?: AbortSignal;
+  answer?: AnswerForm;
+}
+
 interface RequestOptions {
+  accept?: string;
   query?: Record<string, string | number | boolean | undefined> | undefined;
   body?: unknown;
   contentType?: string;
@@ -162,7 +181,10 @@ export class KubeClient {
       if (text) target += `?${text}`;
     }
     let body: string | undefined;
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
+    const headers: Record<string, string> = {
+      accept: options.accept ?? 'application/json',
+      'user-agent': this.#userAgent,
+    };
     if (options.body !== undefined) {
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/json';
@@ -300,9 +322,24 @@ export class KubeClient {
     location: ObjectLocation & { name: string },
     patch: unknown,
     patchType: PatchType,
-    options: { fieldManager?: string; force?: boolean; signal?: AbortSignal } = {},
-  ): Promise<T> {
+    options: PatchOptions & { answer: 'metadata' },
+  ): Promise<KubeObject>;
+  patch<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    patch: unknown,
+    patchType: PatchType,
+    options?: PatchOptions,
+  ): Promise<T>;
+  patch<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    patch: unknown,
+    patchType: PatchType,
+    options: PatchOptions = {},
+  ): Promise<T | KubeObject> {
     return this.request<T>('PATCH', resourcePath(type, location), {
+      ...(options.answer === 'metadata' ? { accept: METADATA_ANSWER } : {}),
       verb: 'patch',
       resource: type.plural,
       subresource: location.subresource,
@@ -317,12 +354,13 @@ export class KubeClient {
     type: ResourceType<T>,
     location: ObjectLocation & { name: string },
     options: DeleteOptions = {},
-  ): Promise<T | KubeStatus> {
+  ): Promise<T | KubeObject | KubeStatus> {
     const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
     if (options.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = options.gracePeriodSeconds;
     if (options.preconditions) body.preconditions = options.preconditions;
     if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
     return this.request<T | KubeStatus>('DELETE', resourcePath(type, location), {
+      ...(options.answer === 'metadata' ? { accept: METADATA_ANSWER } : {}),
       verb: 'delete',
       resource: type.plural,
       body,

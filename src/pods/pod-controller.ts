@@ -98,6 +98,8 @@ interface PodRecord {
   providerGone: boolean;
   /** A terminating pod the provider is done with: the status queue removes it from the API. */
   removeFromApi?: boolean;
+  /** The API accepted the removal; until the watch says so, the cache still shows the pod. */
+  removedFromApi?: boolean;
   /** The provider's latest status report, and a counter that moves when it changes. */
   providerStatus?: PodStatus;
   providerStatusDigest?: string;
@@ -603,6 +605,7 @@ export class PodController {
         {
           gracePeriodSeconds: 0,
           preconditions: { uid: apiPod.metadata?.uid ?? '' },
+          answer: 'metadata',
           signal,
         },
       );
@@ -621,7 +624,10 @@ export class PodController {
     const record = this.#records.get(key);
     if (!apiPod || !record || record.uid !== apiPod.metadata?.uid) return undefined;
     if (apiPod.metadata?.deletionTimestamp) {
-      if (record.removeFromApi) await this.#deleteFromApi(key, apiPod, signal);
+      if (record.removeFromApi && !record.removedFromApi) {
+        await this.#deleteFromApi(key, apiPod, signal);
+        record.removedFromApi = true;
+      }
       return undefined;
     }
     if (isTerminalPhase(apiPod.status?.phase)) return undefined; // finished pods stay finished
@@ -645,6 +651,7 @@ export class PodController {
     try {
       const written = await this.#client.patch(Pods, { namespace, name, subresource: 'status' }, patch, 'strategic', {
         signal,
+        answer: 'metadata',
       });
       this.stats.statusWrites++;
       // A write the server found to change nothing keeps the version, and brings no watch event to wait for.
