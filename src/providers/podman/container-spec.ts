@@ -115,6 +115,30 @@ export function resourceLimits(container: Container): ContainerCreateSpec['resou
   return Object.keys(result).length > 0 ? result : undefined;
 }
 
+/**
+ * The limits the host can enforce: a cgroup controller the host does not offer (a rootless
+ * Podman without delegation, a trimmed cgroup v1 hierarchy) would make the container fail to
+ * start, so its limits are left out and named, for a warning. An empty controller list means
+ * the host did not say: everything is kept.
+ */
+export function enforceableLimits(
+  limits: ContainerCreateSpec['resource_limits'] | undefined,
+  controllers: readonly string[],
+): { limits: ContainerCreateSpec['resource_limits'] | undefined; dropped: string[] } {
+  if (!limits || controllers.length === 0) return { limits, dropped: [] };
+  const kept: NonNullable<ContainerCreateSpec['resource_limits']> = {};
+  const dropped: string[] = [];
+  if (limits.memory) {
+    if (controllers.includes('memory')) kept.memory = limits.memory;
+    else dropped.push('memory');
+  }
+  if (limits.cpu) {
+    if (controllers.includes('cpu')) kept.cpu = limits.cpu;
+    else dropped.push('cpu');
+  }
+  return { limits: Object.keys(kept).length > 0 ? kept : undefined, dropped };
+}
+
 /** Signal names Podman accepts for stop: none needed here, the image's is used. */
 export interface ContainerSpecOptions {
   podName: string;
@@ -129,6 +153,8 @@ export interface ContainerSpecOptions {
   logMaxBytes?: number | undefined;
   /** Grace period for `podman stop`, in seconds. */
   stopTimeoutSeconds: number;
+  /** The host's cgroup controllers (see {@link enforceableLimits}). */
+  cgroupControllers: readonly string[];
 }
 
 /** The Podman container for a Kubernetes container. */
@@ -145,7 +171,7 @@ export function containerCreateSpec(
   }
   const user = containerUser(pod, container, options.imageConfig);
   const workDir = container.workingDir || options.imageConfig.workingDir;
-  const limits = resourceLimits(container);
+  const { limits } = enforceableLimits(resourceLimits(container), options.cgroupControllers);
   return {
     name: options.name,
     pod: options.podName,

@@ -28,7 +28,7 @@ class FakePodman implements PodmanBackend {
 
   async ping() {}
   async hostInfo() {
-    return { cpus: 2, memoryBytes: 2 ** 33, kernel: 'test', os: 'linux', version: '4.3.1' };
+    return { cpus: 2, memoryBytes: 2 ** 33, kernel: 'test', os: 'linux', version: '4.3.1', cgroupControllers: [] };
   }
   async imageExists(reference: string) {
     return !this.missingImages.has(reference);
@@ -132,7 +132,7 @@ function pod(spec: Partial<NonNullable<Pod['spec']>>): Pod {
   };
 }
 
-function runtimeFor(podman: FakePodman, p: Pod) {
+function runtimeFor(podman: FakePodman, p: Pod, cgroupControllers: string[] = []) {
   const statuses: PodStatus[] = [];
   const events: string[] = [];
   const runtime = new PodRuntime(p, {
@@ -151,6 +151,7 @@ function runtimeFor(podman: FakePodman, p: Pod) {
     notify: (updated) => statuses.push(updated.status as PodStatus),
     logger: silentLogger(),
     backoff: { initialMs: 20, maxMs: 80 },
+    cgroupControllers: () => cgroupControllers,
   });
   podman.onExit = (info) => runtime.containerExited(info);
   return { runtime, statuses, events, latest: () => runtime.status() };
@@ -266,6 +267,21 @@ test('hostNetwork and persistent volumes are refused as invalid input before any
     });
     assert.equal(podsCreated, 0, JSON.stringify(spec));
   }
+});
+
+test('limits the host cannot enforce are left out with a warning; the container still runs', async () => {
+  const podman = new FakePodman();
+  const limited = pod({
+    containers: [
+      { name: 'app', image: 'img', resources: { limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '250m' } } },
+    ],
+  });
+  const { runtime, events, latest } = runtimeFor(podman, limited, ['cpu', 'cpuacct', 'pids']);
+  await runtime.start();
+  await until(() => latest().phase === 'Running', 'Running');
+  const spec = podman.byName('app')?.spec;
+  assert.deepEqual(spec?.resource_limits, { cpu: { period: 100_000, quota: 50_000, shares: 256 } });
+  assert.ok(events.includes('Warning ResourceLimitsNotEnforced'), events.join(', '));
 });
 
 test('an image that cannot be pulled shows ErrImagePull, then ImagePullBackOff', async () => {

@@ -18,7 +18,7 @@ import { errorMessage, InvalidInputError, isInvalidInput } from '../../errors.ts
 import { kubeTime } from '../../kube/time.ts';
 import type { PodmanConfig } from './config.ts';
 import { type ActionTarget, runAction } from './container-actions.ts';
-import { containerCreateSpec } from './container-spec.ts';
+import { containerCreateSpec, enforceableLimits, resourceLimits } from './container-spec.ts';
 import { imageRegistry, registryAuth } from './image-auth.ts';
 import { LABEL_CONTAINER, LABEL_KIND, podLabels, podmanContainerName, podmanPodName } from './labels.ts';
 import { PodVolumes } from './pod-volumes.ts';
@@ -44,6 +44,8 @@ export interface RuntimeDeps {
   /** Called whenever the pod's status changed. */
   notify: (pod: Pod) => void;
   logger: Logger;
+  /** The host's cgroup controllers, which decide the limits it can enforce; none known by default. */
+  cgroupControllers?: () => readonly string[];
   /** Time source, for tests. */
   now?: () => number;
   /** The restart back-off; the kubelet's 10 s doubling to 5 minutes by default. */
@@ -530,6 +532,15 @@ export class PodRuntime {
       if (!c.id) {
         const imageConfig = await backend.imageConfig(image);
         c.imageID = imageConfig.id;
+        const cgroupControllers = this.#deps.cgroupControllers?.() ?? [];
+        const { dropped } = enforceableLimits(resourceLimits(c.spec), cgroupControllers);
+        if (dropped.length > 0) {
+          this.#events(
+            'Warning',
+            'ResourceLimitsNotEnforced',
+            `the Podman host has no ${dropped.join(' or ')} cgroup controller: the ${dropped.join(' and ')} limits of container ${c.spec.name} are not enforced`,
+          );
+        }
         const spec = containerCreateSpec(this.pod, c.spec, {
           podName: this.podName,
           name: podmanContainerName(this.pod, c.spec.name),
@@ -542,6 +553,7 @@ export class PodRuntime {
           ulimits: config.ulimits,
           logMaxBytes: config.logMaxBytes,
           stopTimeoutSeconds: this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+          cgroupControllers,
         });
         c.id = await backend.createContainer(spec);
         this.#events('Normal', 'Created', `Created container ${c.spec.name}`);

@@ -38,6 +38,7 @@ export class ClientBackend implements PodmanBackend {
       kernel: info.kernel,
       os: info.distribution,
       version: info.version,
+      cgroupControllers: info.cgroupControllers,
     };
   }
 

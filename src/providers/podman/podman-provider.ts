@@ -24,7 +24,7 @@ import { sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { LABEL_NAMESPACE, LABEL_NODE, LABEL_POD, LABEL_UID, podmanPodName } from './labels.ts';
 import { PodRuntime } from './pod-runtime.ts';
-import type { ExecIO, PodmanBackend } from './runtime-api.ts';
+import type { ExecIO, HostInfo, PodmanBackend } from './runtime-api.ts';
 import type { VolumeSources } from './volume-files.ts';
 
 export interface PodmanProviderOptions {
@@ -52,6 +52,8 @@ export class PodmanProvider implements Provider {
   #notify: (pod: Pod) => void = () => {};
   #nodeCallback: ((node: Node) => void) | undefined;
   #previousCpu = new Map<string, { at: number; nanoseconds: number }>();
+  /** What limits the host can enforce, from Podman's host information (read at start and with the node status). */
+  #cgroupControllers: string[] = [];
   #ready: Promise<void>;
 
   constructor(options: PodmanProviderOptions) {
@@ -112,22 +114,25 @@ export class PodmanProvider implements Provider {
     this.#stop.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
+  async #readHost(): Promise<HostInfo | undefined> {
+    try {
+      const host = await this.#backend.hostInfo(this.#stop.signal);
+      this.#cgroupControllers = host.cgroupControllers;
+      return host;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Capacity from the host (unless configured) and pressure conditions, published to the node. */
   async #publishHost(): Promise<void> {
     const callback = this.#nodeCallback;
     if (!callback) return;
     const { capacity, reserved, stateDir } = this.#options.config;
-    let cpus = capacity.cpu;
-    let memory = capacity.memory;
-    if (!cpus || !memory) {
-      try {
-        const host = await this.#backend.hostInfo(this.#stop.signal);
-        cpus ??= String(host.cpus);
-        memory ??= String(host.memoryBytes);
-      } catch {
-        return; // unreachable: ping reports it
-      }
-    }
+    const host = await this.#readHost();
+    const cpus = capacity.cpu ?? (host ? String(host.cpus) : undefined);
+    const memory = capacity.memory ?? (host ? String(host.memoryBytes) : undefined);
+    if (!cpus || !memory) return; // unreachable: ping reports it
     const resources = { ...capacity, cpu: cpus, memory, pods: capacity.pods ?? '110' };
     const conditions: NodeCondition[] = [];
     const freeMemory = freemem() / totalmem();
@@ -190,6 +195,7 @@ export class PodmanProvider implements Provider {
         await sleep(Math.min(10_000, 500 * 2 ** attempt), this.#stop.signal);
       }
     }
+    await this.#readHost();
     for (const info of pods) {
       const namespace = info.labels[LABEL_NAMESPACE] ?? '';
       const name = info.labels[LABEL_POD] ?? '';
@@ -273,6 +279,7 @@ export class PodmanProvider implements Provider {
       events: (p) => (type, reason, message) => o.events.record(p, type, reason, message),
       notify: (p) => this.#notify(p),
       logger: o.logger,
+      cgroupControllers: () => this.#cgroupControllers,
     });
     this.#runtimes.set(key, runtime);
     return runtime;

@@ -81,11 +81,19 @@ export interface ContainerUsage {
   txBytes?: number;
 }
 
+export interface HostInfo {
+  cpus: number;
+  memoryBytes: number;
+  kernel: string;
+  os: string;
+  version: string;
+  /** The cgroup controllers containers can use; empty when the host does not say. */
+  cgroupControllers: string[];
+}
+
 export interface PodmanBackend {
   ping(signal?: AbortSignal): Promise<void>;
-  hostInfo(
-    signal?: AbortSignal,
-  ): Promise<{ cpus: number; memoryBytes: number; kernel: string; os: string; version: string }>;
+  hostInfo(signal?: AbortSignal): Promise<HostInfo>;
 
   imageExists(reference: string, signal?: AbortSignal): Promise<boolean>;
   pullImage(

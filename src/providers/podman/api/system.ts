@@ -20,6 +20,8 @@ export interface PodmanInfo {
   cgroupVersion: string;
   /** `cgroupfs` or `systemd`. */
   cgroupManager: string;
+  /** The cgroup controllers containers can use (`cpu`, `memory`, …): what limits the host can enforce. */
+  cgroupControllers: string[];
   ociRuntime: { name: string; path: string; version: string };
   /** `netavark` or `cni`. */
   networkBackend: string;
@@ -60,6 +62,7 @@ interface RawInfo {
     memFree: number;
     cgroupVersion: string;
     cgroupManager: string;
+    cgroupControllers?: string[];
     ociRuntime?: { name?: string; path?: string; version?: string };
     networkBackend?: string;
     security?: { rootless?: boolean };
@@ -104,6 +107,7 @@ export async function info(transport: PodmanTransport, signal?: AbortSignal): Pr
     memFree: host.memFree,
     cgroupVersion: host.cgroupVersion,
     cgroupManager: host.cgroupManager,
+    cgroupControllers: host.cgroupControllers ?? [],
     ociRuntime: {
       name: host.ociRuntime?.name ?? '',
       path: host.ociRuntime?.path ?? '',
