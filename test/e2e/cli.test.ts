@@ -2,12 +2,11 @@
  * User mistakes on the command line: exit code 2 and one clear line, no stack trace.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI } from './support/virtual-kubelet.ts';
+import { assertUsageError, runCli as run } from './support/cli-run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vk-cli-'));
 const kubeconfig = join(dir, 'kubeconfig');
@@ -20,27 +19,6 @@ writeFileSync(
     users: [{ name: 'u', user: { token: 't' } }],
   }),
 );
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, ...env }, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-function assertUsageError(result: { code: number; stderr: string }, pattern: RegExp): void {
-  assert.equal(result.code, 2, result.stderr);
-  const lines = result.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line expected:\n${result.stderr}`);
-  assert.match(lines[0] ?? '', pattern);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
-}
 
 function config(content: string): string {
   const path = join(dir, `config-${Math.random().toString(16).slice(2)}.json`);

@@ -16,11 +16,13 @@ import type { Deployment } from 'kubernetes-types/apps/v1.js';
 import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { ConfigMap, Event, Pod, Secret } from 'kubernetes-types/core/v1.js';
 import { ConfigMaps, Events, Pods, resourceType, Secrets } from '../../src/kube/resources.ts';
+import { hostRlimits } from '../../src/providers/podman/podman-client.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { buildBusyboxImage } from '../../tools/podman/images.ts';
 import { startRegistry, type TestRegistry } from '../../tools/podman/registry.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
 import { podmanSkipReason } from '../../tools/podman/testing.ts';
+import { assertUsageError, runCli } from './support/cli-run.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
@@ -445,6 +447,33 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     // The shell traps SIGTERM and goes on: only SIGKILL at the end of the grace period stops it.
     assert.ok(elapsed >= 4500, `gone after ${elapsed} ms: before the grace period`);
     assert.ok(elapsed < 15_000, `gone after ${elapsed} ms`);
+  });
+
+  test('ulimits this host cannot grant: the CLI stops at start with exit 2 and one line saying what to set', async (t) => {
+    const hard = (type: string) => hostRlimits()?.find((l) => l.type === type)?.hard ?? Number.POSITIVE_INFINITY;
+    if (hard('nofile') >= 1_048_576 || hard('nproc') >= 1_048_576) {
+      t.skip('this host lets containers have 1 048 576 open files and processes');
+      return;
+    }
+    const path = join(scratch, 'greedy.json');
+    writeFileSync(path, JSON.stringify({ ...providerConfig(), ulimits: { nofile: 1_048_576, nproc: 1_048_576 } }));
+    const result = await runCli(
+      [
+        '--provider',
+        'podman',
+        '--provider-config',
+        path,
+        '--kubeconfig',
+        cluster.info.kubeconfig,
+        '--nodename',
+        `${vk.nodeName}-greedy`,
+        '--metrics-addr',
+        '',
+      ],
+      {},
+      60_000,
+    );
+    assertUsageError(result, /podman at .* cannot run pods: .*rlimit/);
   });
 
   test('20 pods from kubectl apply to Running', async () => {

@@ -21,7 +21,15 @@ export const createPodmanProvider: ProviderFactory = async (context) => {
   // the node starts NotReady and becomes Ready when Podman answers.
   try {
     await client.ping();
-    await client.checkRuntime();
+    await client.checkRuntime({
+      container: {
+        runtime: config.runtime,
+        rlimits: [
+          { type: 'nofile', soft: config.ulimits.nofile, hard: config.ulimits.nofile },
+          { type: 'nproc', soft: config.ulimits.nproc, hard: config.ulimits.nproc },
+        ],
+      },
+    });
   } catch (error) {
     if (isPodmanUnavailable(error)) {
       context.logger.warn(

@@ -501,7 +501,24 @@ describe('PodmanClient against Podman', { skip: podmanSkipReason() }, () => {
         assert.match(error.message, /both nofile and nproc/);
         return true;
       });
+      // The start-up check finds it with a container like ours, from the infra image (no pull).
+      await assert.rejects(
+        client.checkRuntime({
+          container: { runtime: 'runc', rlimits: [{ type: 'nofile', soft: 1024, hard: 1024 }] },
+        }),
+        /both nofile and nproc/,
+      );
     }
+    const sane = Math.min(hard('nofile'), hard('nproc'), 4096);
+    await client.checkRuntime({
+      container: {
+        runtime: 'runc',
+        rlimits: [
+          { type: 'nofile', soft: sane, hard: sane },
+          { type: 'nproc', soft: sane, hard: sane },
+        ],
+      },
+    });
     await client.checkRuntime({ image: env.busybox });
   });
 });

@@ -188,14 +188,41 @@ export class PodmanClient {
   /**
    * Creates, starts and removes a throwaway pod (and, given an image, a container in it that
    * runs `true`), so a misconfigured host fails here with an explanation (rlimits, crun, a
-   * missing infra image) rather than on the first real pod.
+   * missing infra image) rather than on the first real pod. With `container`, a container like
+   * ours — that OCI runtime, those rlimits — is started in the pod from its infra image, which
+   * every host that can make a pod has, so no image needs to be pulled for the check.
    */
-  async checkRuntime(options: { image?: string; command?: string[]; signal?: AbortSignal } = {}): Promise<void> {
+  async checkRuntime(
+    options: {
+      image?: string;
+      command?: string[];
+      container?: { runtime: string; rlimits: Rlimit[] };
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<void> {
     const name = `vk-runtime-check-${process.pid}-${Date.now().toString(36)}`;
     const { signal } = options;
     await this.createPod({ name, labels: { 'io.virtual-kubelet.runtime-check': 'true' } }, signal);
     try {
       await this.startPod(name, signal);
+      if (options.container) {
+        const pod = await this.inspectPod(name, signal);
+        if (pod.infraContainerId) {
+          const infra = await this.inspectContainer(pod.infraContainerId, signal);
+          const id = await this.createContainer(
+            {
+              name: `${name}-like-ours`,
+              pod: name,
+              image: infra.image,
+              oci_runtime: options.container.runtime,
+              r_limits: options.container.rlimits,
+              restart_policy: 'no',
+            },
+            signal,
+          );
+          await this.startContainer(id, signal);
+        }
+      }
       if (options.image) {
         const id = await this.createContainer(
           {
