@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { Pods } from '../../src/kube/resources.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
+import { hasTmux, Terminal } from './support/terminal.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 for (const mode of ['spdy', 'websocket'] as const) {
@@ -143,44 +144,23 @@ function streamingTests(mode: 'spdy' | 'websocket'): void {
   });
 
   test('kubectl exec -it under a terminal works, and a resize reaches the provider', async (t) => {
-    const tmux = spawn('tmux', ['-V']);
-    const hasTmux = await new Promise<boolean>((resolve) => {
-      tmux.on('error', () => resolve(false));
-      tmux.on('exit', (code) => resolve(code === 0));
-    });
-    if (!hasTmux) {
+    if (!(await hasTmux())) {
       t.skip('tmux is not installed');
       return;
     }
-    const session = `vk-${randomBytes(3).toString('hex')}`;
     const command = `${cluster.info.kubectl} --kubeconfig ${cluster.info.kubeconfig} -n ${namespace} exec -it app -c main -- winsize`;
-    const run = (args: string[]) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn('tmux', args);
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-        });
-        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`tmux ${args[0]} exited ${code}`))));
-      });
-    await run(['new-session', '-d', '-s', session, '-x', '100', '-y', '30', command]);
+    const terminal = await Terminal.start(command, 100, 30);
     try {
-      await waitFor(
-        'the first size',
-        async () => (await run(['capture-pane', '-p', '-t', session])).includes('100x30'),
-        { timeoutMs: 20_000 },
-      );
-      await run(['resize-window', '-t', session, '-x', '132', '-y', '43']);
-      await waitFor('the new size', async () => (await run(['capture-pane', '-p', '-t', session])).includes('132x43'), {
-        timeoutMs: 20_000,
-      });
+      await waitFor('the first size', async () => (await terminal.screen()).includes('100x30'), { timeoutMs: 20_000 });
+      await terminal.resize(132, 43);
+      await waitFor('the new size', async () => (await terminal.screen()).includes('132x43'), { timeoutMs: 20_000 });
       const resizes = vk
         .calls()
         .filter((c) => c.method === 'resize')
         .map((c) => c.detail);
       assert.deepEqual(resizes.slice(-1), [{ width: 132, height: 43 }]);
     } finally {
-      await run(['kill-session', '-t', session]).catch(() => undefined);
+      await terminal.close();
     }
   });
 

@@ -17,12 +17,14 @@ import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { ConfigMap, Event, Pod, Secret } from 'kubernetes-types/core/v1.js';
 import { ConfigMaps, Events, Pods, resourceType, Secrets } from '../../src/kube/resources.ts';
 import { hostRlimits } from '../../src/providers/podman/podman-client.ts';
+import { startMetricsServer } from '../../tools/kube/metrics-server.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { buildBusyboxImage } from '../../tools/podman/images.ts';
 import { startRegistry, type TestRegistry } from '../../tools/podman/registry.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
 import { podmanSkipReason } from '../../tools/podman/testing.ts';
 import { assertUsageError, runCli } from './support/cli-run.ts';
+import { hasTmux, Terminal } from './support/terminal.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
@@ -217,6 +219,56 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       await waitFor('later lines, followed', () => logs.includes(`tick ${first + 2}`), { timeoutMs: 15_000 });
     } finally {
       child.kill();
+    }
+  });
+
+  test('kubectl exec -it … -- sh under a terminal, with a resize; kubectl top pod shows real usage', async (t) => {
+    await running('tools');
+    if (await hasTmux()) {
+      const command = `${cluster.info.kubectl} --kubeconfig ${cluster.info.kubeconfig} -n ${namespace} exec -it tools -- sh`;
+      const terminal = await Terminal.start(command, 100, 30);
+      try {
+        let screen = '';
+        const shows = (pattern: RegExp) =>
+          waitFor(
+            `${pattern} on the terminal`,
+            async () => {
+              screen = await terminal.screen();
+              return pattern.test(screen);
+            },
+            { timeoutMs: 20_000 },
+          ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
+        await shows(/[#$] ?$/m);
+        await terminal.type('echo product=$((6*7)); stty size');
+        await shows(/^product=42\n\d+ 100$/m);
+        await terminal.resize(132, 43);
+        await terminal.type('stty size');
+        await shows(/^\d+ 132$/m);
+      } finally {
+        await terminal.close();
+      }
+    } else {
+      t.diagnostic('tmux is not installed: exec -it not tried');
+    }
+
+    // The real metrics-server scrapes the node's /metrics/resource, fed by Podman's stats.
+    const metricsServer = await startMetricsServer(cluster, {
+      log: (line) => process.stderr.write(`metrics-server: ${line}\n`),
+    });
+    try {
+      const usage = await waitFor(
+        'kubectl top pod tools',
+        async () => {
+          const top = await kubectl(['top', 'pod', 'tools', '--no-headers']);
+          const match = /^tools\s+(\d+)m\s+(\d+)Mi/.exec(top.stdout.trim());
+          return match ? { cpuMillis: Number(match[1]), memoryMiB: Number(match[2]) } : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 2000 },
+      );
+      assert.ok(usage.memoryMiB > 0, `memory ${usage.memoryMiB}Mi`);
+      assert.ok(usage.cpuMillis >= 0);
+    } finally {
+      await metricsServer.stop();
     }
   });
 

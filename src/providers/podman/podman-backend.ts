@@ -195,15 +195,31 @@ export class ClientBackend implements PodmanBackend {
     io: ExecIO,
     options: { signal: AbortSignal; onResize?: (resize: (width: number, height: number) => void) => void },
   ): Promise<number> {
+    // The first size usually comes before the session exists: it goes with the start request.
+    // Podman resizes a session only while its process runs, so a resize that arrives between
+    // the start and the process running is tried again a few times.
+    let size: { h: number; w: number } | undefined;
+    let session: string | undefined;
+    const resize = (attempt: number): void => {
+      const wanted = size;
+      if (!session || !wanted || options.signal.aborted) return;
+      this.#client.execResize(session, wanted).catch(() => {
+        if (attempt < 20 && size === wanted) setTimeout(() => resize(attempt + 1), 100).unref();
+      });
+    };
+    options.onResize?.((width, height) => {
+      size = { h: height, w: width };
+      resize(0);
+    });
     return this.#client.exec(id, {
       cmd: command,
       tty: io.tty,
       io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+      ...(io.tty && size ? { size } : {}),
       signal: options.signal,
       onStarted: (execId) => {
-        options.onResize?.(
-          (width, height) => void this.#client.execResize(execId, { h: height, w: width }).catch(() => undefined),
-        );
+        session = execId;
+        resize(0);
       },
     });
   }

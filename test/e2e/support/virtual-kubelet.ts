@@ -45,8 +45,18 @@ export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> 
   const cached = credentials.get(cluster.info.kubeconfig);
   if (cached) return cached;
   const made = (async () => {
-    const applied = await cluster.kubectl(['apply', '-f', join(REPO, 'deploy', 'rbac.yaml')]);
-    if (applied.code !== 0) throw new Error(`kubectl apply deploy/rbac.yaml: ${applied.stderr}`);
+    // Test files run in parallel processes, and two first applies race: the loser's create fails
+    // with AlreadyExists (or an update with a Conflict). Applying again settles it.
+    await waitFor(
+      'kubectl apply deploy/rbac.yaml',
+      async () => {
+        const applied = await cluster.kubectl(['apply', '-f', join(REPO, 'deploy', 'rbac.yaml')]);
+        if (applied.code === 0) return true;
+        if (/AlreadyExists|Conflict|the object has been modified/.test(applied.stderr)) return false;
+        throw new Error(`kubectl apply deploy/rbac.yaml: ${applied.stderr}`);
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     const token = await cluster.kubectl(['create', 'token', 'virtual-kubelet', '-n', 'kube-system', '--duration=24h']);
     if (token.code !== 0) throw new Error(`kubectl create token: ${token.stderr}`);
     const dir = mkdtempSync(join(tmpdir(), 'vk-e2e-'));
