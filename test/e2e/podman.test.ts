@@ -537,7 +537,6 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
         spec: podSpec([container('main', 'sleep 100000')]),
       }),
     ).join('\n');
-    const heapBefore = await vk.metric('virtual_kubelet_nodejs_heap_size_used_bytes');
     const started = Date.now();
     const applied = await kubectl(['apply', '-f', '-'], manifest);
     assert.equal(applied.code, 0, applied.stderr);
@@ -550,10 +549,8 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       { timeoutMs: 120_000, intervalMs: 250 },
     );
     const elapsed = Date.now() - started;
-    const heapAfter = await vk.metric('virtual_kubelet_nodejs_heap_size_used_bytes');
-    process.stderr.write(
-      `podman: 20 pods from kubectl apply to Running in ${elapsed} ms; virtual kubelet heap +${Math.round((heapAfter - heapBefore) / 20 / 1024)} KiB per pod\n`,
-    );
+    // Per-pod memory is measured by the benchmark at 10 000 pods; at 20 the garbage collector's timing drowns it.
+    process.stderr.write(`podman: 20 pods from kubectl apply to Running in ${elapsed} ms\n`);
   });
 });
 
