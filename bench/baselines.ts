@@ -30,13 +30,13 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
-  freePort,
   issueServingCertificate,
   VirtualKubeletProcess,
   virtualKubeletKubeconfig,
 } from '../test/e2e/support/virtual-kubelet.ts';
 import { cacheDir, checkGo, goEnv, HarnessError, runLogged } from '../tools/kube/binaries.ts';
 import { withLock } from '../tools/kube/lock.ts';
+import { freePort } from '../tools/kube/processes.ts';
 import type { TestCluster } from '../tools/kube/testing.ts';
 import type { ApiClient } from './api.ts';
 

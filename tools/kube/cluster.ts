@@ -7,7 +7,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { resourceType } from '../../src/kube/resources.ts';
 import { type Binaries, ensureBinaries, HarnessError } from './binaries.ts';
 import { withLock } from './lock.ts';
 import { type ClientName, generatePki, SERVICE_CLUSTER_IP_RANGE } from './pki.ts';
+import { freePort, isOurProcess, readTail, signalProcess } from './processes.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -275,7 +275,7 @@ export class LocalCluster {
         this.#log(`${name}: its port was taken, trying another`);
         continue;
       }
-      kill(pid, 'SIGKILL');
+      signalProcess(pid, 'SIGKILL');
       throw new HarnessError(
         `${name} ${outcome === 'exited' ? 'exited' : 'did not become healthy within 120 s'}; log: ${logPath}\n${tail}`,
       );
@@ -451,10 +451,10 @@ export class LocalCluster {
     for (const name of [...PROCESSES].reverse()) {
       const pid = state.pids[name];
       if (pid === undefined || !isOurProcess(pid, state.binaries[name])) continue;
-      kill(pid, 'SIGTERM');
+      signalProcess(pid, 'SIGTERM');
       const deadline = Date.now() + 10_000;
       while (isOurProcess(pid, state.binaries[name]) && Date.now() < deadline) await delay(100);
-      if (isOurProcess(pid, state.binaries[name])) kill(pid, 'SIGKILL');
+      if (isOurProcess(pid, state.binaries[name])) signalProcess(pid, 'SIGKILL');
       while (isOurProcess(pid, state.binaries[name])) await delay(50);
       this.#log(`stopped ${name} (pid ${pid})`);
     }
@@ -471,52 +471,6 @@ function portOf(ports: Ports, name: ProcessName): number {
       return ports.controllerManager;
     case 'kube-scheduler':
       return ports.scheduler;
-  }
-}
-
-/** True if `pid` is alive and runs `binary` (a recycled pid of another program is not ours). */
-function isOurProcess(pid: number, binary: string): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.startsWith(binary)) return false;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) Z /.test(stat); // a zombie has exited
-  } catch {
-    return false;
-  }
-}
-
-function kill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal); // its process group: detached children lead their own
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** A port that was free a moment ago. The start retries if another process takes it first. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function readTail(path: string, lines: number): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
   }
 }
 

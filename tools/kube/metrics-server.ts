@@ -13,7 +13,6 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,6 +21,7 @@ import { issueCertificate } from '../../src/tls/x509.ts';
 import { cacheDir, checkGo, goEnv, HarnessError, runLogged } from './binaries.ts';
 import { withLock } from './lock.ts';
 import { readCA } from './pki.ts';
+import { freePort, isOurProcess, readTail, signalProcess } from './processes.ts';
 import { type TestCluster, waitFor } from './testing.ts';
 
 const execFileAsync = promisify(execFile);
@@ -209,7 +209,7 @@ export async function startMetricsServer(
   const onExit = (): void => {
     if (stopped) return;
     unregister();
-    if (child?.pid !== undefined) killProcess(child.pid, 'SIGKILL');
+    if (child?.pid !== undefined) signalProcess(child.pid, 'SIGKILL');
   };
 
   const stop = async (): Promise<void> => {
@@ -220,7 +220,7 @@ export async function startMetricsServer(
       // The APIService goes first: while it points at nothing, every kubectl discovery in the
       // tests running beside this one would print errors about metrics.k8s.io.
       unregister();
-      if (child?.pid !== undefined && isRunning(child.pid, binary.path)) await terminate(child.pid, binary.path);
+      if (child?.pid !== undefined && isOurProcess(child.pid, binary.path)) await terminate(child.pid, binary.path);
       await cluster.kubectl([
         'delete',
         '--namespace',
@@ -518,56 +518,16 @@ async function stopOrphan(recordPath: string): Promise<void> {
   } catch {
     return;
   }
-  if (isRunning(recorded.pid, recorded.binary)) await terminate(recorded.pid, recorded.binary);
+  if (isOurProcess(recorded.pid, recorded.binary)) await terminate(recorded.pid, recorded.binary);
   rmSync(recordPath, { force: true });
 }
 
 async function terminate(pid: number, binary: string): Promise<void> {
-  killProcess(pid, 'SIGTERM');
+  signalProcess(pid, 'SIGTERM');
   try {
-    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isRunning(pid, binary), { timeoutMs: 10_000 });
+    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isOurProcess(pid, binary), { timeoutMs: 10_000 });
   } catch {
-    killProcess(pid, 'SIGKILL');
-    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isRunning(pid, binary), { timeoutMs: 10_000 });
-  }
-}
-
-/** True if `pid` is alive and runs `binary` (a recycled pid of another program is not ours). */
-function isRunning(pid: number, binary: string): boolean {
-  try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(binary)) return false;
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function killProcess(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** A port that was free a moment ago; the start retries if another process takes it first. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function readTail(path: string, lines: number): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
+    signalProcess(pid, 'SIGKILL');
+    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isOurProcess(pid, binary), { timeoutMs: 10_000 });
   }
 }

@@ -11,11 +11,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PodmanClient } from '../../src/providers/podman/podman-client.ts';
 import { cacheDir, HarnessError } from '../kube/binaries.ts';
+import { freePort } from '../kube/processes.ts';
 import { findExecutable, toolMissingReason } from './environment.ts';
 import { BUSYBOX_IMAGE } from './images.ts';
 
@@ -48,19 +48,6 @@ const REGISTRY_BINARY = 'docker-registry';
 
 function registriesDir(): string {
   return join(process.env.VK_PODMAN_DIR ?? join(cacheDir(), 'podman'), 'registries');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Status of `GET /v2/`: 401 once the registry serves (it wants credentials), 0 while it does not. */

@@ -49,6 +49,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { hostRlimits, PodmanClient } from '../../src/providers/podman/podman-client.ts';
 import { cacheDir, HarnessError } from '../kube/binaries.ts';
 import { withLock } from '../kube/lock.ts';
+import { readTail } from '../kube/processes.ts';
 import { bootId, findExecutable, podmanUnavailableReason } from './environment.ts';
 
 export interface PodmanServiceOptions {
@@ -408,12 +409,4 @@ export async function startPodmanService(options: PodmanServiceOptions = {}): Pr
     }
   }
   return service;
-}
-
-function readTail(path: string, lines: number): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

@@ -14,7 +14,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { Nodes } from '../../../src/kube/resources.ts';
 import type { MockCall } from '../../../src/providers/mock/index.ts';
 import { issueCertificate } from '../../../src/tls/x509.ts';
 import { readCA } from '../../../tools/kube/pki.ts';
+import { freePort } from '../../../tools/kube/processes.ts';
 import type { TestCluster } from '../../../tools/kube/testing.ts';
 import { waitFor } from '../../../tools/kube/testing.ts';
 
@@ -74,17 +74,6 @@ export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> 
   })();
   credentials.set(cluster.info.kubeconfig, made);
   return made;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 export interface StartOptions {
