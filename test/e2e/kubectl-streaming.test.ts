@@ -8,7 +8,6 @@
  * API server passes the WebSockets through). Each mode checks that only its protocol was used.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -93,34 +92,19 @@ function streamingTests(mode: 'spdy' | 'websocket'): void {
   });
 
   test('kubectl logs -f streams new lines as they are written', async () => {
-    const child = spawn(cluster.info.kubectl, [
-      '--kubeconfig',
-      cluster.info.kubeconfig,
-      '-n',
-      namespace,
-      'logs',
-      '-f',
-      'app',
-      '-c',
-      'main',
-      '--tail=1',
-    ]);
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    const follow = cluster.kubectlProcess(['-n', namespace, 'logs', '-f', 'app', '-c', 'main', '--tail=1']);
     try {
-      const first = await waitFor('the first line', () => lines(output)[0]);
+      const first = await waitFor('the first line', () => lines(follow.stdout)[0]);
       const n = Number(/^line (\d+)/.exec(first)?.[1]);
-      await waitFor('two more lines, streamed', () => lines(output).length >= 3, { timeoutMs: 10_000 });
+      await waitFor('two more lines, streamed', () => lines(follow.stdout).length >= 3, { timeoutMs: 10_000 });
       assert.deepEqual(
-        lines(output)
+        lines(follow.stdout)
           .slice(0, 3)
           .map((l) => Number(/^line (\d+)/.exec(l)?.[1])),
         [n, n + 1, n + 2],
       );
     } finally {
-      child.kill();
+      follow.stop();
     }
   });
 
@@ -201,25 +185,10 @@ function streamingTests(mode: 'spdy' | 'websocket'): void {
   }
 
   test('kubectl port-forward carries two concurrent connections of 10 MB each, byte-exact', async () => {
-    const child: ChildProcess = spawn(cluster.info.kubectl, [
-      '--kubeconfig',
-      cluster.info.kubeconfig,
-      '-n',
-      namespace,
-      'port-forward',
-      'pod/app',
-      ':8080',
-    ]);
-    let output = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
+    const forward = cluster.kubectlProcess(['-n', namespace, 'port-forward', 'pod/app', ':8080']);
     try {
       const port = Number(
-        await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(output)?.[1]),
+        await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.stdout)?.[1]),
       );
       const a = randomBytes(10 * 1024 * 1024);
       const b = randomBytes(10 * 1024 * 1024);
@@ -228,7 +197,7 @@ function streamingTests(mode: 'spdy' | 'websocket'): void {
       assert.ok(backB.equals(b), `connection B: ${backB.length} bytes back`);
       assert.ok(vk.count('portForward', `${namespace}/app`) >= 2);
     } finally {
-      child.kill();
+      forward.stop();
     }
   });
 

@@ -5,7 +5,6 @@
  * authenticated registry, adoption after a SIGKILL, graceful termination, and a Podman outage.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -138,22 +137,10 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     process.stderr.write(`podman: Deployment to Running in ${Date.now() - started} ms\n`);
     assert.match(pod.status?.podIP ?? '', /^\d+\.\d+\.\d+\.\d+$/);
     assert.match(pod.status?.containerStatuses?.[0]?.containerID ?? '', /^podman:\/\/[0-9a-f]{64}$/);
-    const child: ChildProcess = spawn(cluster.info.kubectl, [
-      '--kubeconfig',
-      cluster.info.kubeconfig,
-      '-n',
-      namespace,
-      'port-forward',
-      `pod/${pod.metadata?.name}`,
-      ':8080',
-    ]);
-    let output = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
+    const forward = cluster.kubectlProcess(['-n', namespace, 'port-forward', `pod/${pod.metadata?.name}`, ':8080']);
     try {
       const port = Number(
-        await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1]),
+        await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(forward.stdout)?.[1]),
       );
       const body = await waitFor(
         'the page',
@@ -170,7 +157,7 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       );
       assert.equal(body, 'hello from podman\n');
     } finally {
-      child.kill();
+      forward.stop();
     }
   });
 
@@ -200,25 +187,12 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       createHash('sha256').update(payload).digest('hex'),
     );
 
-    const child = spawn(cluster.info.kubectl, [
-      '--kubeconfig',
-      cluster.info.kubeconfig,
-      '-n',
-      namespace,
-      'logs',
-      '-f',
-      'tools',
-      '--tail=1',
-    ]);
-    let logs = '';
-    child.stdout.on('data', (c: Buffer) => {
-      logs += c.toString();
-    });
+    const follow = cluster.kubectlProcess(['-n', namespace, 'logs', '-f', 'tools', '--tail=1']);
     try {
-      const first = Number(await waitFor('a first line', () => /tick (\d+)/.exec(logs)?.[1]));
-      await waitFor('later lines, followed', () => logs.includes(`tick ${first + 2}`), { timeoutMs: 15_000 });
+      const first = Number(await waitFor('a first line', () => /tick (\d+)/.exec(follow.stdout)?.[1]));
+      await waitFor('later lines, followed', () => follow.stdout.includes(`tick ${first + 2}`), { timeoutMs: 15_000 });
     } finally {
-      child.kill();
+      follow.stop();
     }
   });
 

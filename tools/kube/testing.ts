@@ -5,7 +5,7 @@
  * `test/e2e/global-setup.ts` starts the cluster before any test file runs and passes its
  * kubeconfig on in `VK_TEST_KUBECONFIG`; a test file run on its own starts or reuses it itself.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Namespace, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import { isNotFound } from '../../src/errors.ts';
@@ -18,6 +18,27 @@ export interface KubectlResult {
   stdout: string;
   stderr: string;
   code: number;
+}
+
+/** A kubectl that keeps running, with what it has printed so far. */
+export class KubectlProcess {
+  stdout = '';
+  stderr = '';
+  readonly #child: ChildProcess;
+
+  constructor(child: ChildProcess) {
+    this.#child = child;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      this.stdout += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+  }
+
+  stop(): void {
+    this.#child.kill();
+  }
 }
 
 export class TestCluster {
@@ -47,6 +68,14 @@ export class TestCluster {
       );
       if (options.input !== undefined) child.stdin?.end(options.input);
     });
+  }
+
+  /**
+   * Starts a long-running kubectl (`logs -f`, `port-forward`) with the admin kubeconfig; its output
+   * so far is in `stdout`/`stderr`. Stop it with `stop()`.
+   */
+  kubectlProcess(args: string[]): KubectlProcess {
+    return new KubectlProcess(spawn(this.info.kubectl, ['--kubeconfig', this.info.kubeconfig, ...args]));
   }
 
   /**
