@@ -8,6 +8,7 @@
  * 400 bad parameters, 401/403 auth, 404 unknown pod or container, 501 a capability the provider
  * does not have. Nothing a client sends can crash the process.
  */
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
@@ -32,6 +33,7 @@ import type { KeyMaterial } from './serving-certificate.ts';
 import { onlyCpuAndMemory, renderResourceMetrics } from './stats.ts';
 import { parsePortForwardPorts, servePortForward } from './streaming/portforward/index.ts';
 import { parseRemoteCommandQuery, serveRemoteCommand } from './streaming/remotecommand/index.ts';
+import { isWebSocketRequest, rejectUpgrade } from './streaming/upgrade.ts';
 
 export interface KubeletServerOptions {
   nodeName: string;
@@ -72,7 +74,16 @@ class HttpError extends Error {
 
 /** Maps a path and method to a route, or throws HttpError 404/405. */
 export function matchRoute(method: string, pathname: string): Route {
-  const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = pathname
+    .split('/')
+    .filter(Boolean)
+    .map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        throw new HttpError(400, `malformed path segment "${part}"`);
+      }
+    });
   const [first, ...rest] = parts;
   const getOrPost = method === 'GET' || method === 'POST';
   const get = method === 'GET' || method === 'HEAD';
@@ -144,7 +155,8 @@ export class KubeletServer {
   readonly #upgraded = new Set<Duplex>();
   readonly #stop = new AbortController();
   /** Requests served, by outcome, for tests and metrics. */
-  readonly stats = { requests: 0, unauthorized: 0, forbidden: 0, errors: 0, spdySessions: 0, webSocketSessions: 0 };
+  /** Streaming sessions accepted, by protocol (exported as metrics). */
+  readonly stats = { spdySessions: 0, webSocketSessions: 0 };
 
   constructor(options: KubeletServerOptions) {
     this.#options = options;
@@ -219,7 +231,6 @@ export class KubeletServer {
   async #authorize(request: IncomingMessage, pathname: string): Promise<UserInfo> {
     const authentication = await this.#options.authenticator.authenticate(request.socket as TLSSocket, request.headers);
     if (!authentication.user) {
-      this.stats.unauthorized++;
       throw new HttpError(401, `Unauthorized: ${authentication.reason}`);
     }
     const user = authentication.user;
@@ -228,7 +239,6 @@ export class KubeletServer {
     const attributes = nodeRequestAttributes(request.method ?? 'GET', pathname);
     const decision = await authorizer.authorize(user, attributes);
     if (!decision.allowed) {
-      this.stats.forbidden++;
       throw new HttpError(
         403,
         `Forbidden (user=${user.username}, verb=${attributes.verb}, resource=nodes, subresource=${decision.subresource})`,
@@ -258,7 +268,6 @@ export class KubeletServer {
   }
 
   async #onRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    this.stats.requests++;
     const controller = new AbortController();
     response.on('close', () => controller.abort());
     try {
@@ -303,7 +312,6 @@ export class KubeletServer {
     } catch (error) {
       const status = statusOf(error);
       if (status >= 500) {
-        this.stats.errors++;
         this.#logger.warn({ err: errorMessage(error), url: request.url }, 'kubelet API request failed');
       }
       if (response.headersSent) {
@@ -334,7 +342,8 @@ export class KubeletServer {
         if (bytes.length > remaining) bytes = bytes.subarray(0, remaining);
         remaining -= bytes.length;
         // Written as it comes, so `kubectl logs -f` sees each line at once; wait when the client is slow.
-        if (!response.write(bytes)) await new Promise((resolve) => response.once('drain', resolve));
+        // A client gone while the response is backed up never drains: the signal (response closed) ends the wait.
+        if (!response.write(bytes) && !(await drained(response, signal))) break;
         if (remaining <= 0) break;
       }
     } finally {
@@ -345,7 +354,6 @@ export class KubeletServer {
 
   /** Upgrade requests: exec, attach, port-forward. Auth first; errors as plain HTTP before the 101. */
   async #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    this.stats.requests++;
     socket.on('error', () => socket.destroy());
     socket.pause();
     try {
@@ -356,13 +364,14 @@ export class KubeletServer {
         throw new HttpError(400, `${url.pathname} does not upgrade`);
       }
       this.#target(route.namespace, route.pod, route.uid, route.kind === 'portforward' ? undefined : route.container);
-      if (/websocket/i.test(String(request.headers.upgrade))) this.stats.webSocketSessions++;
+      if (isWebSocketRequest(request)) this.stats.webSocketSessions++;
       else this.stats.spdySessions++;
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
+      // Unset timeouts take the streaming layer's defaults (4 h idle, as the kubelet; 30 s to create streams).
       const timeouts = {
-        idleTimeoutMs: this.#options.streamIdleTimeoutMs ?? 4 * 3_600_000,
-        streamCreationTimeoutMs: this.#options.streamCreationTimeoutMs ?? 30_000,
+        idleTimeoutMs: this.#options.streamIdleTimeoutMs,
+        streamCreationTimeoutMs: this.#options.streamCreationTimeoutMs,
         logger: this.#logger,
       };
       if (route.kind === 'portforward') {
@@ -393,18 +402,7 @@ export class KubeletServer {
       const status = statusOf(error);
       if (status >= 500)
         this.#logger.warn({ err: errorMessage(error), url: request.url }, 'kubelet API upgrade failed');
-      const body = `${oneLine(error)}\n`;
-      const reason =
-        { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 501: 'Not Implemented' }[
-          status
-        ] ?? 'Internal Server Error';
-      if (socket.writable) {
-        socket.end(
-          `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      } else {
-        socket.destroy();
-      }
+      rejectUpgrade(socket, status, oneLine(error));
     }
   }
 }
@@ -416,4 +414,12 @@ function send(response: ServerResponse, status: number, contentType: string, bod
 
 function sendJson(response: ServerResponse, value: unknown): void {
   send(response, 200, 'application/json', JSON.stringify(value));
+}
+
+/** Waits until `response` can take more; false if the signal ended the wait (the client is gone). */
+function drained(response: ServerResponse, signal: AbortSignal): Promise<boolean> {
+  return once(response, 'drain', { signal }).then(
+    () => true,
+    () => false,
+  );
 }

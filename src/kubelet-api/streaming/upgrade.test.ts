@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pino from 'pino';
 import { serveRemoteCommand } from './remotecommand/index.ts';
 import { rawUpgrade, upgradeServer } from './test-support.test.ts';
-import { negotiateStreamProtocol, type StreamLogger, selectWebSocketProtocol } from './upgrade.ts';
+import { negotiateStreamProtocol, selectWebSocketProtocol } from './upgrade.ts';
 
 const SERVER = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 
@@ -34,11 +33,6 @@ test('WebSocket subprotocol selection: client order, and no offer means ""', () 
   assert.equal(selectWebSocketProtocol(['x', 'channel.k8s.io'], supported), 'channel.k8s.io');
   assert.equal(selectWebSocketProtocol(['x'], supported), undefined);
   assert.equal(selectWebSocketProtocol([], ['channel.k8s.io']), undefined);
-});
-
-test('a pino logger is a StreamLogger', () => {
-  const logger: StreamLogger = pino({ level: 'silent' });
-  logger.debug({ a: 1 }, 'fine');
 });
 
 test('SPDY handshake on the wire: 101 for offers on several lines or comma-joined, 403 and 400 otherwise', async (t) => {
