@@ -34,7 +34,7 @@ export interface KubeClientOptions {
   burst?: number;
   /** Most connections for ordinary requests (watches have their own). Default 100. */
   maxConnections?: number;
-  /** Timeout for one non-watch request, in milliseconds. Default 60 000. */
+  /** A non-watch request fails after this long without a byte from the server (an idle timeout), in milliseconds. Default 60 000. */
   requestTimeoutMs?: number;
   userAgent?: string;
 }

@@ -30,6 +30,12 @@ test('empty values of every kind mean "not set"', () => {
   }
 });
 
+test('an object whose fields are zero values is set: a container that ended with exit code 0 is not "running: {}"', () => {
+  assert.ok(!semanticallyEqual({ state: { running: {} } }, { state: { terminated: { exitCode: 0 } } }));
+  assert.ok(!semanticallyEqual({ state: { waiting: {} } }, { state: { terminated: { exitCode: 0 } } }));
+  assert.ok(semanticallyEqual({ state: { terminated: { exitCode: 0 } } }, { state: { terminated: { exitCode: 0 } } }));
+});
+
 test('real differences are seen', () => {
   assert.ok(!semanticallyEqual({ ready: true }, { ready: false }));
   assert.ok(!semanticallyEqual({ ready: true }, {}));

@@ -7,10 +7,18 @@
 
 /** Absent, null, false, 0, '', [] and {} all mean "not set" to the API. */
 function isEmpty(value: unknown): boolean {
-  if (value === undefined || value === null || value === false || value === 0 || value === '') return true;
+  return value === false || value === 0 || holdsNothing(value);
+}
+
+/**
+ * Absent, null, '', [] and an object of nothing but those. Not false or 0: a field that is
+ * there with a zero value (`terminated: {exitCode: 0}`) is a set object, unlike `running: {}`.
+ */
+function holdsNothing(value: unknown): boolean {
+  if (value === undefined || value === null || value === '') return true;
   if (Array.isArray(value)) return value.length === 0;
   if (typeof value === 'object') {
-    for (const key in value) if (!isEmpty((value as Record<string, unknown>)[key])) return false;
+    for (const key in value) if (!holdsNothing((value as Record<string, unknown>)[key])) return false;
     return true;
   }
   return false;
@@ -19,7 +27,10 @@ function isEmpty(value: unknown): boolean {
 /** True when `a` and `b` mean the same object to the API: key order and empty values do not count. */
 export function semanticallyEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (isEmpty(a) || isEmpty(b)) return isEmpty(a) && isEmpty(b);
+  // Two objects are compared key by key (their zero fields then count as unset); otherwise an
+  // empty value equals only another empty value.
+  const bothObjects = isObject(a) && isObject(b);
+  if (!bothObjects && (isEmpty(a) || isEmpty(b))) return isEmpty(a) && isEmpty(b);
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
     return a.every((item, i) => semanticallyEqual(item, b[i]));
@@ -30,4 +41,8 @@ export function semanticallyEqual(a: unknown, b: unknown): boolean {
   for (const key in left) if (!semanticallyEqual(left[key], right[key])) return false;
   for (const key in right) if (!(key in left) && !isEmpty(right[key])) return false;
   return true;
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

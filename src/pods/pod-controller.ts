@@ -13,7 +13,6 @@
  * in flight to keep up with a busy API server, and several reports for a pod that arrive while
  * its write waits become one write.
  */
-import { hash } from 'node:crypto';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, isConflict, isInvalidInput, isNotFound } from '../errors.ts';
@@ -27,7 +26,7 @@ import { isPodNotifier, type Provider } from '../provider.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
 import { sleep } from '../util/sleep.ts';
 import { type EnvironmentResolution, resolvePodEnvironment } from './env/index.ts';
-import { podImages, podUpdateFingerprint } from './pod-fingerprint.ts';
+import { contentDigest, podImages, podUpdateFingerprint } from './pod-fingerprint.ts';
 import {
   configErrorStatus,
   desiredPodStatus,
@@ -96,10 +95,11 @@ interface PodRecord {
   deleteRequested: boolean;
   /** The provider reported the pod gone. */
   providerGone: boolean;
-  /** A terminating pod the provider is done with: the status queue removes it from the API. */
-  removeFromApi?: boolean;
-  /** The API accepted the removal; until the watch says so, the cache still shows the pod. */
-  removedFromApi?: boolean;
+  /**
+   * A terminating pod the provider is done with: `wanted` until the status queue has removed it
+   * from the API, then `sent` (the cache shows the pod until the watch brings the deletion).
+   */
+  apiRemoval?: 'wanted' | 'sent';
   /** The provider's latest status report, and a counter that moves when it changes. */
   providerStatus?: PodStatus;
   providerStatusDigest?: string;
@@ -385,7 +385,17 @@ export class PodController {
     const record = this.#records.get(key);
     if (!record) return; // not (or no longer) a pod of ours
     if (pod.metadata?.uid && record.uid && pod.metadata.uid !== record.uid) return;
-    if (pod.status && this.#storeProviderStatus(record, pod.status)) this.#queue.add(key);
+    if (pod.status && this.#storeProviderStatus(record, pod.status)) this.#statusChanged(key);
+  }
+
+  /**
+   * A new provider status: a live pod only needs it written (the status queue); a terminating
+   * or departed one may now be removed or forgotten, which is the sync's to decide.
+   */
+  #statusChanged(key: string): void {
+    const apiPod = this.#informer.get(key);
+    if (apiPod && !apiPod.metadata?.deletionTimestamp) this.#statusQueue.add(key);
+    else this.#queue.add(key);
   }
 
   async #sync(key: string, signal: AbortSignal): Promise<{ requeueAfterMs?: number } | undefined> {
@@ -559,7 +569,7 @@ export class PodController {
   }
 
   #removeFromApi(key: string, record: PodRecord): undefined {
-    record.removeFromApi = true;
+    record.apiRemoval ??= 'wanted';
     this.#statusQueue.add(key);
     return undefined;
   }
@@ -624,9 +634,9 @@ export class PodController {
     const record = this.#records.get(key);
     if (!apiPod || !record || record.uid !== apiPod.metadata?.uid) return undefined;
     if (apiPod.metadata?.deletionTimestamp) {
-      if (record.removeFromApi && !record.removedFromApi) {
+      if (record.apiRemoval === 'wanted') {
         await this.#deleteFromApi(key, apiPod, signal);
-        record.removedFromApi = true;
+        record.apiRemoval = 'sent';
       }
       return undefined;
     }
@@ -699,7 +709,7 @@ export class PodController {
         const record = this.#records.get(key);
         if (!record || signal.aborted) return;
         try {
-          if (await this.#pollOne(key, record, signal)) this.#queue.add(key);
+          if (await this.#pollOne(key, record, signal)) this.#statusChanged(key);
         } catch (error) {
           this.#logger.debug({ pod: key, err: errorMessage(error) }, 'getPodStatus failed');
         }
@@ -707,14 +717,6 @@ export class PodController {
       await sleep(Math.max(0, interval - (Date.now() - started)), signal);
     }
   }
-}
-
-/**
- * A short digest of an object's JSON: records keep this rather than the JSON itself, which at
- * ten thousand pods would cost megabytes.
- */
-function contentDigest(value: unknown): string {
-  return hash('sha1', JSON.stringify(value), 'base64');
 }
 
 /** The cached kinds a pod's environment reads. */

@@ -27,7 +27,19 @@ export function podUpdateFingerprint(pod: Pod): string {
     containerParts(spec?.initContainers),
     containerParts(spec?.ephemeralContainers),
   ]);
-  return hash('sha1', parts, 'base64');
+  return shortDigest(parts);
+}
+
+/**
+ * A short digest of an object's JSON: records keep this rather than the JSON itself, which at
+ * ten thousand pods would cost megabytes.
+ */
+export function contentDigest(value: unknown): string {
+  return shortDigest(JSON.stringify(value));
+}
+
+function shortDigest(text: string): string {
+  return hash('sha1', text, 'base64');
 }
 
 /** The container images of a pod, in order: what adoption compares with the provider's copy. */

@@ -9,6 +9,7 @@
 import { Agent, type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { readText } from '../../../kube/http-transport.ts';
 import { errorFromResponse, PodmanUnavailableError } from './errors.ts';
 
 /** Where the Podman service listens. */
@@ -293,11 +294,4 @@ export class PodmanTransport {
 
 function isReadable(value: unknown): value is Readable {
   return typeof value === 'object' && value !== null && typeof (value as Readable).pipe === 'function';
-}
-
-/** Reads a whole body as text. */
-export async function readText(body: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
