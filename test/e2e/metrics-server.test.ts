@@ -87,22 +87,36 @@ test('the aggregator marks the APIService Available, verifying metrics-server wi
 });
 
 test('kubectl get --raw lists node and pod metrics through the aggregator', async () => {
-  const nodes = await kubectlJson<{ kind: string; apiVersion: string; items: unknown[] }>([
-    'get',
-    '--raw',
-    '/apis/metrics.k8s.io/v1beta1/nodes',
-  ]);
+  // The first scrape may not have happened yet: wait until our node and both our pods are listed.
+  const nodes = await waitFor(
+    'our node in NodeMetricsList',
+    async () => {
+      const list = await kubectlJson<{ kind: string; apiVersion: string; items: { metadata: { name: string } }[] }>([
+        'get',
+        '--raw',
+        '/apis/metrics.k8s.io/v1beta1/nodes',
+      ]);
+      return list.items.some((n) => n.metadata.name === vk.nodeName) ? list : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
   assert.equal(nodes.kind, 'NodeMetricsList');
   assert.equal(nodes.apiVersion, 'metrics.k8s.io/v1beta1');
-  assert.ok(Array.isArray(nodes.items));
 
-  const pods = await kubectlJson<{ kind: string; items: unknown[] }>([
-    'get',
-    '--raw',
-    '/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods',
-  ]);
+  const pods = await waitFor(
+    'both pods in PodMetricsList',
+    async () => {
+      const list = await kubectlJson<{ kind: string; items: { metadata: { name: string } }[] }>([
+        'get',
+        '--raw',
+        `/apis/metrics.k8s.io/v1beta1/namespaces/${namespace}/pods`,
+      ]);
+      return list.items.length === 2 ? list : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
   assert.equal(pods.kind, 'PodMetricsList');
-  assert.ok(Array.isArray(pods.items));
+  assert.deepEqual(pods.items.map((p) => p.metadata.name).sort(), ['web', 'worker']);
 });
 
 test("kubectl top pod shows the mock provider's usage of each pod", async () => {

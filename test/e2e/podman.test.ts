@@ -240,7 +240,6 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
         { timeoutMs: 90_000, intervalMs: 2000 },
       );
       assert.ok(usage.memoryMiB > 0, `memory ${usage.memoryMiB}Mi`);
-      assert.ok(usage.cpuMillis >= 0);
     } finally {
       await metricsServer.stop();
     }

@@ -3,7 +3,6 @@
  * harness call fails) with a sentence that says what to install, not a stack trace from deep
  * inside Podman.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -53,12 +52,6 @@ export function podmanUnavailableReason(): string | undefined {
 export function toolMissingReason(tool: keyof typeof DEBIAN_PACKAGES, path?: string): string | undefined {
   if (path ? existsSync(path) : findExecutable(tool)) return undefined;
   return `${path ?? tool} not found: install it with \`apt-get install -y ${DEBIAN_PACKAGES[tool]}\``;
-}
-
-/** `podman --version`'s number, e.g. `4.3.1`. */
-export function podmanVersion(): string {
-  const text = execFileSync('podman', ['--version'], { encoding: 'utf8' });
-  return /(\d+\.\d+\.\d+)/.exec(text)?.[1] ?? text.trim();
 }
 
 /** The kernel's boot ID: runtime state from before a reboot must not be trusted. */

@@ -139,7 +139,14 @@ export function enforceableLimits(
   return { limits: Object.keys(kept).length > 0 ? kept : undefined, dropped };
 }
 
-/** Signal names Podman accepts for stop: none needed here, the image's is used. */
+/** The rlimits every container of ours gets (Podman adds the RLIMIT_ prefix itself). */
+export function containerRlimits(ulimits: { nofile: number; nproc: number }): ContainerCreateSpec['r_limits'] {
+  return [
+    { type: 'nofile', soft: ulimits.nofile, hard: ulimits.nofile },
+    { type: 'nproc', soft: ulimits.nproc, hard: ulimits.nproc },
+  ];
+}
+
 export interface ContainerSpecOptions {
   podName: string;
   name: string;
@@ -153,8 +160,8 @@ export interface ContainerSpecOptions {
   logMaxBytes?: number | undefined;
   /** Grace period for `podman stop`, in seconds. */
   stopTimeoutSeconds: number;
-  /** The host's cgroup controllers (see {@link enforceableLimits}). */
-  cgroupControllers: readonly string[];
+  /** CPU and memory limits, as far as the host can enforce them (see {@link enforceableLimits}). */
+  resourceLimits: ContainerCreateSpec['resource_limits'] | undefined;
 }
 
 /** The Podman container for a Kubernetes container. */
@@ -171,7 +178,7 @@ export function containerCreateSpec(
   }
   const user = containerUser(pod, container, options.imageConfig);
   const workDir = container.workingDir || options.imageConfig.workingDir;
-  const { limits } = enforceableLimits(resourceLimits(container), options.cgroupControllers);
+  const limits = options.resourceLimits;
   return {
     name: options.name,
     pod: options.podName,
@@ -186,11 +193,7 @@ export function containerCreateSpec(
     stdin: container.stdin === true,
     labels: options.labels,
     mounts: options.mounts,
-    r_limits: [
-      // Podman adds the RLIMIT_ prefix itself.
-      { type: 'nofile', soft: options.ulimits.nofile, hard: options.ulimits.nofile },
-      { type: 'nproc', soft: options.ulimits.nproc, hard: options.ulimits.nproc },
-    ],
+    r_limits: containerRlimits(options.ulimits),
     ...(limits ? { resource_limits: limits } : {}),
     ...securityFields(container.securityContext),
     stop_timeout: options.stopTimeoutSeconds,

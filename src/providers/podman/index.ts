@@ -5,6 +5,7 @@ import { ConfigError, errorMessage } from '../../errors.ts';
 import type { ProviderFactory } from '../provider-factory.ts';
 import { isPodmanUnavailable } from './api/errors.ts';
 import { loadPodmanConfig } from './config.ts';
+import { containerRlimits } from './container-spec.ts';
 import { ClientBackend } from './podman-backend.ts';
 import { PodmanClient } from './podman-client.ts';
 import { PodmanProvider } from './podman-provider.ts';
@@ -24,10 +25,7 @@ export const createPodmanProvider: ProviderFactory = async (context) => {
     await client.checkRuntime({
       container: {
         runtime: config.runtime,
-        rlimits: [
-          { type: 'nofile', soft: config.ulimits.nofile, hard: config.ulimits.nofile },
-          { type: 'nproc', soft: config.ulimits.nproc, hard: config.ulimits.nproc },
-        ],
+        rlimits: containerRlimits(config.ulimits),
       },
     });
   } catch (error) {

@@ -16,6 +16,7 @@ import type { Container, ContainerState, ContainerStatus, Pod, PodStatus, Secret
 import type { Logger } from 'pino';
 import { errorMessage, InvalidInputError, isInvalidInput } from '../../errors.ts';
 import { kubeTime } from '../../kube/time.ts';
+import { sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { type ActionTarget, runAction } from './container-actions.ts';
 import { containerCreateSpec, enforceableLimits, resourceLimits } from './container-spec.ts';
@@ -106,7 +107,6 @@ export class PodRuntime {
   #podFailed = false;
   #reason: string | undefined;
   #message: string | undefined;
-  #timers = new Set<NodeJS.Timeout>();
   #supervising: Promise<void> | undefined;
 
   constructor(pod: Pod, deps: RuntimeDeps) {
@@ -342,24 +342,6 @@ export class PodRuntime {
     };
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        resolve();
-      }, ms);
-      this.#timers.add(timer);
-      this.#controller.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
-  }
-
   async #supervise(adopted = false): Promise<void> {
     const signal = this.#controller.signal;
     try {
@@ -371,7 +353,7 @@ export class PodRuntime {
         } catch (error) {
           if (error instanceof MissingVolumeSourceError) {
             this.#events('Warning', 'FailedMount', `MountVolume.SetUp failed: ${errorMessage(error)}`);
-            await this.#sleep(Math.min(30_000, 1000 * 2 ** attempt));
+            await sleep(Math.min(30_000, 1000 * 2 ** attempt), this.#controller.signal);
             continue;
           }
           throw error;
@@ -495,7 +477,7 @@ export class PodRuntime {
       );
       this.#changed();
     }
-    await this.#sleep(delay);
+    await sleep(delay, this.#controller.signal);
   }
 
   /** Pulls the image if the policy says so, creates (or reuses) the container and starts it. */
@@ -533,7 +515,7 @@ export class PodRuntime {
         const imageConfig = await backend.imageConfig(image);
         c.imageID = imageConfig.id;
         const cgroupControllers = this.#deps.cgroupControllers?.() ?? [];
-        const { dropped } = enforceableLimits(resourceLimits(c.spec), cgroupControllers);
+        const { limits, dropped } = enforceableLimits(resourceLimits(c.spec), cgroupControllers);
         if (dropped.length > 0) {
           this.#events(
             'Warning',
@@ -553,7 +535,7 @@ export class PodRuntime {
           ulimits: config.ulimits,
           logMaxBytes: config.logMaxBytes,
           stopTimeoutSeconds: this.pod.spec?.terminationGracePeriodSeconds ?? 30,
-          cgroupControllers,
+          resourceLimits: limits,
         });
         c.id = await backend.createContainer(spec);
         this.#events('Normal', 'Created', `Created container ${c.spec.name}`);
@@ -665,8 +647,11 @@ export class PodRuntime {
   #waitForExit(c: ContainerRecord) {
     return new Promise<NonNullable<ContainerState['terminated']>>((resolve) => {
       const id = c.id ?? '';
+      const signal = this.#controller.signal;
+      const forget = () => this.#exitWaiters.delete(id);
       const done = (info: ContainerInfo) => {
-        this.#exitWaiters.delete(id);
+        forget();
+        signal.removeEventListener('abort', forget);
         resolve(this.#terminatedState(info));
       };
       this.#exitWaiters.set(id, done);
@@ -677,7 +662,7 @@ export class PodRuntime {
         },
         () => undefined,
       );
-      this.#controller.signal.addEventListener('abort', () => this.#exitWaiters.delete(id), { once: true });
+      signal.addEventListener('abort', forget, { once: true });
     });
   }
 
@@ -742,7 +727,6 @@ export class PodRuntime {
       }),
     );
     this.#controller.abort();
-    for (const timer of this.#timers) clearTimeout(timer);
     for (const c of this.#containers.values()) {
       this.#stopProbes(c);
       if (!c.id) {
@@ -789,12 +773,6 @@ export class PodRuntime {
   /** The Podman container ID of a container, for exec, attach and logs. */
   containerId(name: string): string | undefined {
     return this.#containers.get(name)?.id;
-  }
-
-  /** The previous instance's container ID, for `kubectl logs --previous`. */
-  previousContainerId(name: string): string | undefined {
-    const id = this.#containers.get(name)?.lastState?.terminated?.containerID;
-    return id?.replace(/^podman:\/\//, '');
   }
 }
 

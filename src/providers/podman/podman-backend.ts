@@ -196,13 +196,14 @@ export class ClientBackend implements PodmanBackend {
     options: { signal: AbortSignal; onResize?: (resize: (width: number, height: number) => void) => void },
   ): Promise<number> {
     // The first size usually comes before the session exists: it goes with the start request.
-    // Podman resizes a session only while its process runs, so a resize that arrives between
-    // the start and the process running is tried again a few times.
+    // Podman resizes a session only while its process runs, so a later size that arrives
+    // between the session's creation and its process running is tried again a few times.
     let size: { h: number; w: number } | undefined;
     let session: string | undefined;
+    let ended = false;
     const resize = (attempt: number): void => {
       const wanted = size;
-      if (!session || !wanted || options.signal.aborted) return;
+      if (!session || !wanted || ended || options.signal.aborted) return;
       this.#client.execResize(session, wanted).catch(() => {
         if (attempt < 20 && size === wanted) setTimeout(() => resize(attempt + 1), 100).unref();
       });
@@ -211,17 +212,22 @@ export class ClientBackend implements PodmanBackend {
       size = { h: height, w: width };
       resize(0);
     });
-    return this.#client.exec(id, {
-      cmd: command,
-      tty: io.tty,
-      io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
-      ...(io.tty && size ? { size } : {}),
-      signal: options.signal,
-      onStarted: (execId) => {
-        session = execId;
-        resize(0);
-      },
-    });
+    const sent = size;
+    return this.#client
+      .exec(id, {
+        cmd: command,
+        tty: io.tty,
+        io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+        ...(io.tty && sent ? { size: sent } : {}),
+        signal: options.signal,
+        onCreated: (execId) => {
+          session = execId;
+          if (size !== sent) resize(0);
+        },
+      })
+      .finally(() => {
+        ended = true;
+      });
   }
 
   async attach(

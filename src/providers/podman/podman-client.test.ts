@@ -191,7 +191,7 @@ describe('PodmanClient against Podman', { skip: podmanSkipReason() }, () => {
       tty: true,
       size: { h: 24, w: 80 },
       io: { stdin: terminalIn, stdout: terminal.stream },
-      onStarted: (started) => {
+      onCreated: (started) => {
         execId = started;
       },
     });

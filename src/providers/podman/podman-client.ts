@@ -132,8 +132,8 @@ export interface ExecOptions
   extends Omit<ExecCreateOptions, 'attachStdin' | 'attachStdout' | 'attachStderr' | 'signal'> {
   io: Omit<StreamIO, 'tty'>;
   size?: { h: number; w: number } | undefined;
-  /** Called with the exec ID once the session exists (to resize it while it runs). */
-  onStarted?: (execId: string) => void;
+  /** Called with the exec ID once the session is created, before it starts (to resize it while it runs). */
+  onCreated?: (execId: string) => void;
   signal?: AbortSignal | undefined;
 }
 
@@ -193,12 +193,7 @@ export class PodmanClient {
    * every host that can make a pod has, so no image needs to be pulled for the check.
    */
   async checkRuntime(
-    options: {
-      image?: string;
-      command?: string[];
-      container?: { runtime: string; rlimits: Rlimit[] };
-      signal?: AbortSignal;
-    } = {},
+    options: { image?: string; container?: { runtime: string; rlimits: Rlimit[] }; signal?: AbortSignal } = {},
   ): Promise<void> {
     const name = `vk-runtime-check-${process.pid}-${Date.now().toString(36)}`;
     const { signal } = options;
@@ -229,7 +224,7 @@ export class PodmanClient {
             name: `${name}-probe`,
             pod: name,
             image: options.image,
-            entrypoint: options.command ?? ['true'],
+            entrypoint: ['true'],
             restart_policy: 'no',
           },
           signal,
@@ -449,7 +444,7 @@ export class PodmanClient {
 
   /** Runs a command in a container to completion and resolves with its exit code. */
   async exec(containerId: string, options: ExecOptions): Promise<number> {
-    const { io, size, onStarted, signal, ...create } = options;
+    const { io, size, onCreated, signal, ...create } = options;
     const tty = create.tty ?? false;
     const execId = await this.execCreate(containerId, {
       ...create,
@@ -460,7 +455,7 @@ export class PodmanClient {
       attachStderr: io.stderr !== undefined && !tty,
       signal,
     });
-    onStarted?.(execId);
+    onCreated?.(execId);
     await this.execStart(execId, { ...io, tty, size, signal });
     const session = await this.execInspect(execId, signal);
     return session.exitCode;

@@ -54,6 +54,7 @@ export class PodmanProvider implements Provider {
   #previousCpu = new Map<string, { at: number; nanoseconds: number }>();
   /** What limits the host can enforce, from Podman's host information (read at start and with the node status). */
   #cgroupControllers: string[] = [];
+  #hostRead = false;
   #ready: Promise<void>;
 
   constructor(options: PodmanProviderOptions) {
@@ -114,10 +115,12 @@ export class PodmanProvider implements Provider {
     this.#stop.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
+  /** The host's description; its cgroup controllers are kept (they do not change while Podman runs). */
   async #readHost(): Promise<HostInfo | undefined> {
     try {
       const host = await this.#backend.hostInfo(this.#stop.signal);
       this.#cgroupControllers = host.cgroupControllers;
+      this.#hostRead = true;
       return host;
     } catch {
       return undefined;
@@ -129,7 +132,8 @@ export class PodmanProvider implements Provider {
     const callback = this.#nodeCallback;
     if (!callback) return;
     const { capacity, reserved, stateDir } = this.#options.config;
-    const host = await this.#readHost();
+    // Podman is asked only for what the config leaves out (or what an unreachable Podman left unread).
+    const host = !capacity.cpu || !capacity.memory || !this.#hostRead ? await this.#readHost() : undefined;
     const cpus = capacity.cpu ?? (host ? String(host.cpus) : undefined);
     const memory = capacity.memory ?? (host ? String(host.memoryBytes) : undefined);
     if (!cpus || !memory) return; // unreachable: ping reports it
@@ -556,22 +560,32 @@ export class PodmanProvider implements Provider {
     let nodeCpu = 0;
     let nodeCpuRate = 0;
     let nodeMemory = 0;
-    for (const runtime of this.#runtimes.values()) {
+    // One stats request for every running container of the node, not one per pod.
+    const scraped = [...this.#runtimes.values()].map((runtime) => {
       const status = runtime.status();
-      const running = (status.containerStatuses ?? []).filter((c) => c.state?.running && runtime.containerId(c.name));
+      const running = (status.containerStatuses ?? []).flatMap((c) => {
+        const id = c.state?.running ? runtime.containerId(c.name) : undefined;
+        return id ? [{ status: c, id }] : [];
+      });
+      return { runtime, status, running };
+    });
+    const ids = scraped.flatMap((p) => p.running.map((c) => c.id));
+    let usage: Awaited<ReturnType<PodmanBackend['stats']>> = [];
+    try {
+      // An empty list would mean every container on the host.
+      if (ids.length > 0) usage = await this.#backend.stats(ids, options.signal);
+    } catch {
+      scraped.length = 0; // Podman is unreachable: no pod is reported rather than one with zero usage.
+    }
+    const usageById = new Map(usage.map((u) => [u.id, u]));
+    const previousCpu = this.#previousCpu;
+    this.#previousCpu = new Map();
+    for (const { runtime, status, running } of scraped) {
       if (running.length === 0) continue;
-      const ids = running.map((c) => runtime.containerId(c.name) as string);
-      let usage: Awaited<ReturnType<PodmanBackend['stats']>> = [];
-      try {
-        usage = await this.#backend.stats(ids, options.signal);
-      } catch {
-        continue;
-      }
-      const containers = running.map((c) => {
-        const id = runtime.containerId(c.name) as string;
-        const u = usage.find((x) => x.id === id || id.startsWith(x.id) || x.id.startsWith(id));
+      const containers = running.map(({ status: c, id }) => {
+        const u = usageById.get(id) ?? usage.find((x) => id.startsWith(x.id) || x.id.startsWith(id));
         const cpu = u?.cpuNanoseconds ?? 0;
-        const previous = this.#previousCpu.get(id);
+        const previous = previousCpu.get(id);
         const rate =
           previous && now > previous.at ? Math.max(0, ((cpu - previous.nanoseconds) / (now - previous.at)) * 1e6) : 0;
         this.#previousCpu.set(id, { at: now, nanoseconds: cpu });

@@ -102,6 +102,16 @@ describe('decoding Podman answers', () => {
       'not-found',
     );
     assert.equal(new ImagePullError('r', 'dial tcp 127.0.0.1:1: connect: connection refused').failure, 'unreachable');
+    // A port that contains a status code's digits is not that status.
+    assert.equal(
+      new ImagePullError('r', 'Get "http://127.0.0.1:40351/v2/": dial tcp 127.0.0.1:40351: connect: connection refused')
+        .failure,
+      'unreachable',
+    );
+    assert.equal(
+      new ImagePullError('r', 'Get "http://127.0.0.1:54044/v2/": connection refused').failure,
+      'unreachable',
+    );
     assert.equal(new ImagePullError('r', 'something else').failure, 'other');
   });
 

@@ -102,10 +102,11 @@ export function errorFromResponse(status: number, text: string, what: string): E
 }
 
 function classifyPullFailure(message: string): ImagePullFailure {
-  if (/unauthorized|authentication required|denied|401|403|invalid username\/password/i.test(message)) {
+  // Status codes as whole words: a registry on port 40351 is not a 403.
+  if (/unauthorized|authentication required|denied|\b40[13]\b|invalid username\/password/i.test(message)) {
     return 'unauthorized';
   }
-  if (/manifest unknown|not found|name unknown|404|no such image/i.test(message)) return 'not-found';
+  if (/manifest unknown|not found|name unknown|\b404\b|no such image/i.test(message)) return 'not-found';
   if (
     /connection refused|no such host|i\/o timeout|network is unreachable|server gave HTTP response to HTTPS/i.test(
       message,
