@@ -60,6 +60,9 @@ test('npm run bench -- --smoke runs 100 pods through ours and the ceiling and re
     assert.ok(run.peakRssBytes > 10 * 2 ** 20, what);
     assert.ok(run.cpuSeconds > 0, what);
     assert.ok((run.requests.others.PATCH ?? 0) >= 100, `one status write per pod at least: ${what}`);
+    // One write per pod, not one per report: the API's echo of a status must not be written again.
+    const statusWrites = run.requests.othersDetail['PATCH pods/status'] ?? 0;
+    assert.ok(statusWrites <= 110, `about one status write per pod, not ${statusWrites}: ${what}`);
     assert.ok((run.requests.benchmark.POST ?? 0) >= 100, `the benchmark's creates are counted: ${what}`);
   }
   const markdown = readFileSync(join(out, 'results.md'), 'utf8');

@@ -17,7 +17,7 @@ import { resourceType } from '../../src/kube/resources.ts';
 import { type Binaries, ensureBinaries, HarnessError } from './binaries.ts';
 import { withLock } from './lock.ts';
 import { type ClientName, generatePki, SERVICE_CLUSTER_IP_RANGE } from './pki.ts';
-import { freePort, isOurProcess, readTail, signalProcess } from './processes.ts';
+import { freePort, isOurProcess, readTail, signalProcess, stopProcess } from './processes.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -451,11 +451,7 @@ export class LocalCluster {
     for (const name of [...PROCESSES].reverse()) {
       const pid = state.pids[name];
       if (pid === undefined || !isOurProcess(pid, state.binaries[name])) continue;
-      signalProcess(pid, 'SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (isOurProcess(pid, state.binaries[name]) && Date.now() < deadline) await delay(100);
-      if (isOurProcess(pid, state.binaries[name])) signalProcess(pid, 'SIGKILL');
-      while (isOurProcess(pid, state.binaries[name])) await delay(50);
+      await stopProcess(pid, state.binaries[name]);
       this.#log(`stopped ${name} (pid ${pid})`);
     }
   }

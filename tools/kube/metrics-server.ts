@@ -21,7 +21,7 @@ import { issueCertificate } from '../../src/tls/x509.ts';
 import { cacheDir, checkGo, goEnv, HarnessError, runLogged } from './binaries.ts';
 import { withLock } from './lock.ts';
 import { readCA } from './pki.ts';
-import { freePort, isOurProcess, readTail, signalProcess } from './processes.ts';
+import { freePort, readTail, signalProcess, stopProcess } from './processes.ts';
 import { type TestCluster, waitFor } from './testing.ts';
 
 const execFileAsync = promisify(execFile);
@@ -220,7 +220,7 @@ export async function startMetricsServer(
       // The APIService goes first: while it points at nothing, every kubectl discovery in the
       // tests running beside this one would print errors about metrics.k8s.io.
       unregister();
-      if (child?.pid !== undefined && isOurProcess(child.pid, binary.path)) await terminate(child.pid, binary.path);
+      if (child?.pid !== undefined) await stopProcess(child.pid, binary.path);
       await cluster.kubectl([
         'delete',
         '--namespace',
@@ -518,16 +518,6 @@ async function stopOrphan(recordPath: string): Promise<void> {
   } catch {
     return;
   }
-  if (isOurProcess(recorded.pid, recorded.binary)) await terminate(recorded.pid, recorded.binary);
+  await stopProcess(recorded.pid, recorded.binary);
   rmSync(recordPath, { force: true });
-}
-
-async function terminate(pid: number, binary: string): Promise<void> {
-  signalProcess(pid, 'SIGTERM');
-  try {
-    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isOurProcess(pid, binary), { timeoutMs: 10_000 });
-  } catch {
-    signalProcess(pid, 'SIGKILL');
-    await waitFor(`metrics-server (pid ${pid}) to exit`, () => !isOurProcess(pid, binary), { timeoutMs: 10_000 });
-  }
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** A port on 127.0.0.1 that was free a moment ago; callers retry if another process takes it first. */
 export function freePort(): Promise<number> {
@@ -41,6 +42,19 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): void {
       // already gone
     }
   }
+}
+
+/**
+ * Stops our process `pid` (running `binary`): SIGTERM, then SIGKILL if it is still there after
+ * `graceMs`; resolves once it is gone. A pid no longer ours is left alone.
+ */
+export async function stopProcess(pid: number, binary: string, graceMs = 10_000): Promise<void> {
+  if (!isOurProcess(pid, binary)) return;
+  signalProcess(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isOurProcess(pid, binary) && Date.now() < deadline) await delay(100);
+  if (isOurProcess(pid, binary)) signalProcess(pid, 'SIGKILL');
+  while (isOurProcess(pid, binary)) await delay(50);
 }
 
 /** The last `lines` lines of a log file, for an error message. */
