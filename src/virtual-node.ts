@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { KubeClient } from './kube/client.ts';
 import { type EventRecorder, KubeEventRecorder, noEvents } from './kube/events.ts';
 import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
+import { ResourceCache } from './kube/resource-cache.ts';
 import type { WorkQueueMetrics } from './kube/work-queue.ts';
 import { Authenticator } from './kubelet-api/auth/authenticator.ts';
 import { Authorizer } from './kubelet-api/auth/authorizer.ts';
@@ -28,11 +29,12 @@ import { silentLogger } from './log.ts';
 import { NodeController } from './node/node-controller.ts';
 import { nodeTemplate } from './node/node-template.ts';
 import { PodController } from './pods/pod-controller.ts';
-import { ResourceCache } from './pods/resource-cache.ts';
-import { isNodeProvider, type Provider } from './provider.ts';
-import type { ProviderContext, ProviderFactory } from './providers/provider-factory.ts';
+import { isNodeProvider, type Provider } from './provider/contracts.ts';
+import type { ProviderContext, ProviderFactory } from './provider/factory.ts';
 
+/** Everything about a virtual node; only `nodeName` and `provider` are required. */
 export interface VirtualNodeOptions {
+  /** The Node's name in the cluster (`--nodename`). */
   nodeName: string;
   /** The provider, or a factory that makes it with the node's context. */
   provider: Provider | ProviderFactory;
@@ -42,19 +44,25 @@ export interface VirtualNodeOptions {
   kubeconfig?: string | ClusterConnection;
   /** An existing client instead of `kubeconfig`. */
   client?: KubeClient;
-  /** Client-side API rate limit. Defaults 200 and 400 (the Go implementation is stuck at 5 and 10). */
+  /** Client-side API rate limit, requests per second. Default 200 (the Go implementation is stuck at 5). */
   kubeApiQps?: number;
+  /** Client-side API burst above the rate. Default 400 (Go: 10). */
   kubeApiBurst?: number;
+  /** `linux` (default) or `windows`: the node's `kubernetes.io/os` label and nodeInfo. */
   operatingSystem?: string;
-  /** The address the API server reaches the kubelet API at. Default `VKUBELET_POD_IP`-style detection by the caller, else 127.0.0.1. */
+  /** The address the API server reaches the kubelet API at: the node's InternalIP. Default 127.0.0.1. */
   internalIP?: string;
+  /** The kubelet API port, published in `status.daemonEndpoints`. Default 10250. */
   kubeletPort?: number;
+  /** The version in `nodeInfo.kubeletVersion` (what `kubectl get nodes` shows). Default `v1.37.2-vk`. */
   kubeletVersion?: string;
-  /** The node's taint; `false` for none. */
+  /** The node's taint; `false` for none. Default `virtual-kubelet.io/provider=<providerName>:NoSchedule`. */
   taint?: Taint | false;
+  /** Labels added to the defaults (`type=virtual-kubelet`, `kubernetes.io/role=agent`, hostname, os). */
   labels?: Record<string, string>;
   /** `status.declaredFeatures`, e.g. `['ExtendWebSocketsToKubelet']`. */
   declaredFeatures?: string[];
+  /** The cluster's DNS domain, passed to the provider. Default `cluster.local`. */
   clusterDomain?: string;
   /** `--provider-config`, passed to a provider factory. */
   providerConfigPath?: string;
@@ -62,21 +70,29 @@ export interface VirtualNodeOptions {
   podSyncWorkers?: number;
   /** Concurrent pod status writes. Default 64. */
   podStatusWorkers?: number;
+  /** Every pod is synced again this often, even without a change. Default 60 000 ms. */
   resyncPeriodMs?: number;
+  /** The node status is written on change and at least this often. Default 60 000 ms. */
   statusUpdateIntervalMs?: number;
+  /** How often the provider's `ping` is called; a failure makes the node NotReady. Default 10 000 ms. */
   pingIntervalMs?: number;
+  /** How often providers without `notifyPods` are asked for pod status. Default 5 000 ms. */
   statusPollIntervalMs?: number;
+  /** The node Lease heartbeat (default on, 40 s, renewed every quarter of it); `false` for none. */
   lease?: boolean | { durationSeconds?: number; renewIntervalMs?: number };
-  /** Record Kubernetes Events (default), or pass a recorder of your own. */
+  /** Record Kubernetes Events (default), or pass a recorder of your own; `false` for none. */
   events?: boolean | EventRecorder;
-  /** Events written per second and in a burst (the kubelet's `--event-qps`). Defaults 50 and 100. */
+  /** Events written per second (the kubelet's `--event-qps`). Default 50. */
   eventQps?: number;
+  /** Events written in a burst. Default 100. */
   eventBurst?: number;
+  /** A pino logger. Default silent. */
   logger?: Logger;
+  /** Callbacks for work-queue metrics (depth, adds, latency), e.g. to Prometheus. */
   queueMetrics?: WorkQueueMetrics;
   /** Hook to change the Node before it is registered (after the provider's configureNode). */
   configureNode?: (node: Node) => void;
-  /** The kubelet HTTPS API (logs, exec, port-forward, stats); `false` to run without it. */
+  /** The kubelet HTTPS API (logs, exec, port-forward, stats); `false` to run without it. Default off. */
   kubeletApi?: KubeletApiOptions | false;
 }
 
@@ -91,7 +107,9 @@ export interface KubeletApiOptions {
   clientCAFile?: string;
   /** Let requests without credentials in. Dangerous: anyone who reaches the port can exec. */
   allowAnonymous?: boolean;
+  /** An exec, attach or port-forward session with no traffic for this long is closed. Default 4 h. */
   streamIdleTimeoutMs?: number;
+  /** How long a client has to open a session's streams after the upgrade. Default 30 s. */
   streamCreationTimeoutMs?: number;
   /** The virtual kubelet's own metrics, served at `/metrics`. */
   metrics?: () => Promise<string>;
@@ -108,6 +126,8 @@ export class VirtualNode {
   #eventRecorder: KubeEventRecorder | undefined;
   #kubeletServer: KubeletServer | undefined;
   #stopWatchingCertificate: (() => void) | undefined;
+  /** Aborted when `run` ends: the provider's `ProviderContext.signal`. */
+  readonly #stopped = new AbortController();
   #resolveReady: () => void = () => {};
   /** Resolves when the node is registered and Ready and the pod controller runs. */
   readonly ready: Promise<void>;
@@ -206,6 +226,7 @@ export class VirtualNode {
         resources: this.resources,
         events: events ?? noEvents,
         logger: this.logger,
+        signal: this.#stopped.signal,
       };
       this.#provider = await o.provider(context);
     } else {
@@ -336,8 +357,20 @@ export class VirtualNode {
       await Promise.all([...running, started]);
     } finally {
       this.#stopWatchingCertificate?.();
-      await server?.close();
+      this.#stopped.abort();
+      await Promise.all([server?.close(), this.#closeProvider()]);
       await this.client.close();
+    }
+  }
+
+  /** The provider's last word, bounded: a provider stuck on an unreachable backend must not hold up the exit. */
+  async #closeProvider(): Promise<void> {
+    const provider = this.#provider;
+    if (!provider?.close) return;
+    try {
+      await Promise.race([provider.close(), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'the provider failed to close');
     }
   }
 }

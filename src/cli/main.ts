@@ -11,9 +11,9 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VirtualKubeletMetrics } from '../metrics/metrics.ts';
 import { builtinProviders } from '../providers/index.ts';
-import { loadProviderFactory } from '../providers/provider-factory.ts';
 import { VirtualNode } from '../virtual-node.ts';
 import { type CliConfig, parseCli, usage } from './flags.ts';
+import { loadProviderFactory } from './provider-loader.ts';
 
 /** This package's version, from package.json. */
 export function packageVersion(): string {

@@ -25,7 +25,7 @@ import {
   NotImplementedError,
 } from '../errors.ts';
 import { silentLogger } from '../log.ts';
-import type { Provider } from '../provider.ts';
+import type { Provider } from '../provider/contracts.ts';
 import type { Authenticator, UserInfo } from './auth/authenticator.ts';
 import { type Authorizer, nodeRequestAttributes } from './auth/authorizer.ts';
 import { parseLogOptions } from './logs.ts';

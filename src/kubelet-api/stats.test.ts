@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { StatsSummary } from '../provider/stats-types.ts';
 import { onlyCpuAndMemory, renderResourceMetrics } from './stats.ts';
-import type { StatsSummary } from './stats-types.ts';
 
 const summary: StatsSummary = {
   node: {

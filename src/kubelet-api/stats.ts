@@ -7,7 +7,7 @@
  * is, so an idle container reports a floor of one nanosecond of CPU and one byte of memory
  * instead of a zero.
  */
-import type { ContainerStats, PodStats, StatsSummary } from './stats-types.ts';
+import type { ContainerStats, PodStats, StatsSummary } from '../provider/stats-types.ts';
 
 /** `?only_cpu_and_memory=true`: the summary without network, filesystem and other stats. */
 export function onlyCpuAndMemory(summary: StatsSummary): StatsSummary {

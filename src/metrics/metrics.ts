@@ -8,7 +8,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { type RequestCompletedMessage, requestChannel } from '../kube/client.ts';
 import type { WorkQueue, WorkQueueMetrics } from '../kube/work-queue.ts';
-import type { Provider } from '../provider.ts';
+import type { Provider } from '../provider/contracts.ts';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 

@@ -16,7 +16,7 @@ import { Informer } from '../kube/informer.ts';
 import { Nodes } from '../kube/resources.ts';
 import { kubeTime } from '../kube/time.ts';
 import { silentLogger } from '../log.ts';
-import { NaiveNodeProvider, type NodeProvider } from '../provider.ts';
+import { NaiveNodeProvider, type NodeProvider } from '../provider/contracts.ts';
 import { sleep, Wakeup } from '../util/sleep.ts';
 import { NodeLease } from './lease.ts';
 import {

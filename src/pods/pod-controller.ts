@@ -19,13 +19,14 @@ import { errorMessage, isConflict, isInvalidInput, isNotFound } from '../errors.
 import type { KubeClient } from '../kube/client.ts';
 import { type EventRecorder, noEvents } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
+import type { CachedKind, ResourceCache } from '../kube/resource-cache.ts';
 import { objectKey, Pods, splitKey } from '../kube/resources.ts';
 import { WorkQueue, type WorkQueueMetrics } from '../kube/work-queue.ts';
+import { type EnvironmentResolution, resolvePodEnvironment } from '../kubelet/env/index.ts';
 import { silentLogger } from '../log.ts';
-import { isPodNotifier, type Provider } from '../provider.ts';
+import { isPodNotifier, type Provider } from '../provider/contracts.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
 import { sleep } from '../util/sleep.ts';
-import { type EnvironmentResolution, resolvePodEnvironment } from './env/index.ts';
 import { contentDigest, podImages, podUpdateFingerprint } from './pod-fingerprint.ts';
 import {
   configErrorStatus,
@@ -37,7 +38,6 @@ import {
   type StatusContext,
   vanishedStatus,
 } from './pod-status.ts';
-import type { CachedKind, ResourceCache } from './resource-cache.ts';
 
 /** Event reasons, the same strings the Go implementation records. */
 export const PodEventReason = {

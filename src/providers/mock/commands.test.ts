@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
-import type { AttachIO, TerminalSize } from '../../provider.ts';
+import type { AttachIO, TerminalSize } from '../../provider/index.ts';
 import { type MockFiles, runCommand, splitWords } from './commands.ts';
 import { writeTar } from './tar.ts';
 

@@ -18,7 +18,7 @@
  * Anything else prints `<cmd>: command not found` and exits 127.
  */
 import { posix } from 'node:path';
-import type { AttachIO, TerminalSize } from '../../provider.ts';
+import type { AttachIO, TerminalSize } from '../../provider/index.ts';
 import { readTar, writeTar } from './tar.ts';
 
 /** Files the mock keeps per pod: path → content. Directories exist implicitly. */

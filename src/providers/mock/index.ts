@@ -1,5 +1,5 @@
 /** `--provider mock`: the built-in reference provider. */
-import type { ProviderFactory } from '../provider-factory.ts';
+import type { ProviderFactory } from '../../provider/index.ts';
 import { loadMockConfig } from './config.ts';
 import { MockProvider } from './mock-provider.ts';
 

@@ -4,8 +4,13 @@
  * tail/since/timestamps/limitBytes and `follow` can be tested exactly.
  */
 import { Readable } from 'node:stream';
-import { applyLogOptions, formatLogLine, type LogEntry, logsSince } from '../../kubelet-api/logs.ts';
-import type { ContainerLogOptions } from '../../provider.ts';
+import {
+  applyLogOptions,
+  type ContainerLogOptions,
+  formatLogLine,
+  type LogEntry,
+  logsSince,
+} from '../../provider/index.ts';
 
 /** Lines written before the container started. */
 export const BACKLOG_LINES = 10;

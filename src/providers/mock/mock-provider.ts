@@ -17,7 +17,6 @@ import type { Container, ContainerStatus, EnvVar, Node, Pod, PodStatus } from 'k
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { objectKey } from '../../kube/resources.ts';
 import { kubeTime } from '../../kube/time.ts';
-import type { StatsSummary } from '../../kubelet-api/stats-types.ts';
 import type {
   AttachIO,
   ContainerAttachProvider,
@@ -32,8 +31,9 @@ import type {
   PortForwardProvider,
   ProviderCallOptions,
   StatsProvider,
+  StatsSummary,
   TerminalSize,
-} from '../../provider.ts';
+} from '../../provider/index.ts';
 import { type MockFiles, runCommand } from './commands.ts';
 import type { MockConfig } from './config.ts';
 import { mockLogStream } from './logs.ts';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { kubeTime } from '../../kube/time.ts';
-import type { ContainerStats, PodStats, StatsSummary } from '../../kubelet-api/stats-types.ts';
+import type { ContainerStats, PodStats, StatsSummary } from '../../provider/index.ts';
 
 function seed(text: string): number {
   return createHash('sha1').update(text).digest().readUInt32BE(0);

@@ -2,7 +2,7 @@
  * `--provider podman`: pods as real containers on a Podman host (local socket or remote REST API).
  */
 import { ConfigError, errorMessage } from '../../errors.ts';
-import type { ProviderFactory } from '../provider-factory.ts';
+import type { ProviderFactory } from '../../provider/index.ts';
 import { isPodmanUnavailable } from './api/errors.ts';
 import { loadPodmanConfig } from './config.ts';
 import { containerRlimits } from './container-spec.ts';

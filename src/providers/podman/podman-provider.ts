@@ -14,12 +14,19 @@ import { errorMessage, InvalidInputError, NotFoundError } from '../../errors.ts'
 import type { KubeClient } from '../../kube/client.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import { parseQuantity } from '../../kube/quantity.ts';
+import type { ResourceCache } from '../../kube/resource-cache.ts';
 import { Pods, ServiceAccounts } from '../../kube/resources.ts';
 import { kubeTime } from '../../kube/time.ts';
-import { formatLogLine } from '../../kubelet-api/logs.ts';
-import type { PodStats, StatsSummary } from '../../kubelet-api/stats-types.ts';
-import type { ResourceCache } from '../../pods/resource-cache.ts';
-import type { AttachIO, ContainerLogOptions, Provider, ProviderCallOptions, TerminalSize } from '../../provider.ts';
+import {
+  type AttachIO,
+  type ContainerLogOptions,
+  formatLogLine,
+  type PodStats,
+  type Provider,
+  type ProviderCallOptions,
+  type StatsSummary,
+  type TerminalSize,
+} from '../../provider/index.ts';
 import { sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { LABEL_NAMESPACE, LABEL_NODE, LABEL_POD, LABEL_UID, podmanPodName } from './labels.ts';

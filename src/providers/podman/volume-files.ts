@@ -5,7 +5,7 @@
  */
 import type { ConfigMap, KeyToPath, Pod, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
-import { type DownwardValues, formatMap, resolveFieldRef, resolveResourceFieldRef } from '../../pods/env/index.ts';
+import { type DownwardValues, formatMap, resolveFieldRef, resolveResourceFieldRef } from '../../provider/index.ts';
 import type { VolumeFile } from './atomic-writer.ts';
 
 const DEFAULT_MODE = 0o644;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TerminalSize } from '../../../provider.ts';
+import type { TerminalSize } from '../../../provider/contracts.ts';
 import { TerminalSizeDecoder } from './resize.ts';
 
 function decode(...chunks: (string | Buffer)[]): { sizes: TerminalSize[]; failure: string | undefined } {

@@ -8,7 +8,7 @@
  * the first value that does not decode ends resize handling for the session.
  */
 import { StringDecoder } from 'node:string_decoder';
-import type { TerminalSize } from '../../../provider.ts';
+import type { TerminalSize } from '../../../provider/contracts.ts';
 
 /** Longest JSON value accepted; a resize message is about 25 bytes. */
 const MAX_VALUE_LENGTH = 4096;

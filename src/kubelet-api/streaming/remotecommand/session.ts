@@ -7,7 +7,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { errorMessage } from '../../../errors.ts';
-import type { AttachIO, TerminalSize } from '../../../provider.ts';
+import type { AttachIO, TerminalSize } from '../../../provider/contracts.ts';
 import { DEFAULT_STREAM_CREATION_TIMEOUT, type StreamLogger, silentStreamLogger } from '../upgrade.ts';
 import type { RemoteCommandStreams } from './options.ts';
 import { TerminalSizeDecoder } from './resize.ts';

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type TestContext, test } from 'node:test';
-import type { AttachIO, TerminalSize } from '../../../provider.ts';
+import type { AttachIO, TerminalSize } from '../../../provider/contracts.ts';
 import { type SpdyStream, SpdyStreamResetError } from '../spdy/index.ts';
 import {
   collect,

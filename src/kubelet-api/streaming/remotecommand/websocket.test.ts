@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
 import { WebSocket } from 'ws';
-import type { TerminalSize } from '../../../provider.ts';
+import type { TerminalSize } from '../../../provider/contracts.ts';
 import { collect, upgradeServer, waitUntil, webSocketClient } from '../test-support.test.ts';
 import { type RemoteCommandHandler, type RemoteCommandOptions, serveRemoteCommand } from './index.ts';
 

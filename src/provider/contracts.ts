@@ -1,18 +1,41 @@
 /**
  * The contracts a provider implements. A provider runs pods somewhere; the controllers do all
- * the Kubernetes work (watching, status, events, leases) and call these methods.
+ * the Kubernetes work (watching, status, events, leases, the kubelet API) and call these methods.
  *
  * Only {@link PodLifecycleHandler} is required. Everything else is an optional capability the
  * provider declares by having the method: push status ({@link PodNotifier}), report node health
  * ({@link NodeProvider}), shape the Node object ({@link NodeConfigurer}), give pods an IP before
- * their containers start ({@link PodIPAllocator}).
+ * their containers start ({@link PodIPAllocator}), `kubectl logs` ({@link ContainerLogsProvider}),
+ * `exec` ({@link ContainerExecProvider}), `attach` ({@link ContainerAttachProvider}),
+ * `port-forward` ({@link PortForwardProvider}), `top` ({@link StatsProvider}), and a last word
+ * before the process stops ({@link ClosableProvider}). A capability left out answers 501 in the
+ * kubelet API.
  *
  * Objects passed to a provider are shared with the controller's cache: read them, copy what you
  * keep, never mutate them.
+ *
+ * ## What a reported status may leave out
+ *
+ * The status a provider reports (from {@link PodLifecycleHandler.getPodStatus}, or pushed through
+ * {@link PodNotifier}) is completed by the controller before it is written, the way a kubelet
+ * completes what its runtime tells it. A provider may report only `phase`, `podIP` and the
+ * container statuses it knows; the controller fills in:
+ * - `hostIP`/`hostIPs`: the node's addresses, when the provider gives none;
+ * - `podIPs` from `podIP`, and `startTime` (kept once set);
+ * - the kubelet's conditions `PodReadyToStartContainers`, `Initialized`, `ContainersReady` and
+ *   `Ready`, derived from the container statuses, unless the provider reports them itself; their
+ *   `lastTransitionTime` moves only when a condition's status changes; `PodScheduled` for pods
+ *   bound without a scheduler;
+ * - in each container status: `image` (from the spec), `imageID` (`''`), `ready` (false),
+ *   `restartCount` (0) and `state` (waiting, `ContainerCreating`); statuses are ordered as the
+ *   spec lists the containers.
+ * `phase` defaults to the API's current phase, else `Pending`. Everything outside the kubelet's
+ * share of the status (`qosClass`, other writers' conditions, `nominatedNodeName`…) is never
+ * touched, whatever the provider reports.
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
-import type { StatsSummary } from './kubelet-api/stats-types.ts';
+import type { StatsSummary } from './stats-types.ts';
 
 /** Every provider call gets a signal that aborts when the call is no longer wanted (shutdown, timeout). */
 export interface ProviderCallOptions {
@@ -101,10 +124,10 @@ export interface ContainerLogOptions {
 }
 
 /**
- * Optional: `kubectl logs`. Return a stream of the log bytes with the options applied (the
- * `applyLogOptions` helper does that for providers that keep lines in memory). Throw
- * NotFoundError for an unknown pod or container, InvalidInputError for `previous` without a
- * previous instance. The stream is destroyed when the client goes away.
+ * Optional: `kubectl logs`. Return a stream of the log bytes with the options applied
+ * (`applyLogOptions`, exported beside these contracts, does that for lines kept in memory).
+ * Throw NotFoundError for an unknown pod or container, InvalidInputError for `previous` without
+ * a previous instance. The stream is destroyed when the client goes away.
  */
 export interface ContainerLogsProvider {
   getContainerLogs(
@@ -184,6 +207,17 @@ export interface StatsProvider {
   getStatsSummary(options: ProviderCallOptions): Promise<StatsSummary>;
 }
 
+/**
+ * Optional: called once when the virtual kubelet stops, after the controllers have stopped calling
+ * the provider. End background work (watches, polls, timers) and flush what must survive a restart;
+ * the pods themselves keep running. The process waits a bounded time for it (a few seconds), so do
+ * not wait on an unreachable backend. Providers made by a factory may also end their background
+ * loops with `ProviderContext.signal`.
+ */
+export interface ClosableProvider {
+  close(): void | Promise<void>;
+}
+
 /** A provider: the lifecycle handler plus whichever optional capabilities it has. */
 export type Provider = PodLifecycleHandler &
   Partial<PodNotifier> &
@@ -194,7 +228,8 @@ export type Provider = PodLifecycleHandler &
   Partial<ContainerExecProvider> &
   Partial<ContainerAttachProvider> &
   Partial<PortForwardProvider> &
-  Partial<StatsProvider>;
+  Partial<StatsProvider> &
+  Partial<ClosableProvider>;
 
 /** A NodeProvider that is always healthy and never changes the node: for providers without node-level state. */
 export class NaiveNodeProvider implements NodeProvider {

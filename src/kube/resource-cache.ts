@@ -7,9 +7,9 @@
  */
 import type { ConfigMap, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
-import type { KubeClient } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
-import { ConfigMaps, type KubeObject, type ResourceType, Secrets, Services } from '../kube/resources.ts';
+import type { KubeClient } from './client.ts';
+import { Informer } from './informer.ts';
+import { ConfigMaps, type KubeObject, type ResourceType, Secrets, Services } from './resources.ts';
 
 export type CachedKind = 'ConfigMap' | 'Secret' | 'Service';
 
