@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImplementationName } from './baselines.ts';
 import { renderPlot } from './plot.ts';
-import type { RawRun, RunResult, ScenarioName } from './scenarios.ts';
+import type { RawRun, RunResult, ScenarioName } from './scenarios/index.ts';
 
 /** Where and on what the numbers were taken. */
 export interface Conditions {

@@ -41,7 +41,7 @@ import {
   type ScenarioContext,
   type ScenarioName,
   supports,
-} from './scenarios.ts';
+} from './scenarios/index.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -1,0 +1,34 @@
+/**
+ * The benchmark scenarios, one file each. Each run starts one implementation on a fresh node and a
+ * fresh namespace, drives the API server the way users would, and measures through a watch with
+ * client-side timestamps (creationTimestamp has one-second resolution, too coarse for latencies).
+ *
+ * | scenario    | what it does                                                                                   |
+ * |-------------|------------------------------------------------------------------------------------------------|
+ * | `burst`     | N pods created with `spec.nodeName` (32 creates in flight); create sent → Running and Ready      |
+ * | `scheduled` | a Deployment of N replicas through kube-scheduler; bound (watch) → Running, and create → Running |
+ * | `churn`     | 50 pods/s created for 2 minutes, each deleted 10 s after its create; latency and lag               |
+ * | `delete`    | N Running pods deleted (default grace); delete sent → gone from the API, and from the provider    |
+ * | `streaming` | exec round trips, exec and port-forward throughput, logs, all through the API server (kubectl)    |
+ * | `soak`      | N pods held for a duration with annotation updates and pod replacements; RSS at start and end     |
+ */
+import type { ImplementationName } from '../baselines.ts';
+
+export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Which implementations a scenario can measure. */
+export function supports(scenario: ScenarioName, implementation: ImplementationName): boolean {
+  // The ceiling has no kubelet API; the soak's targets are ours (the baselines cannot reach 10 000 pods in time).
+  if (scenario === 'streaming') return implementation !== 'ceiling';
+  if (scenario === 'soak') return implementation === 'ours' || implementation === 'ours-tuned';
+  return true;
+}
+
+export { runBurst } from './burst.ts';
+export { runChurn } from './churn.ts';
+export type { RawRun, RunResult, ScenarioContext } from './harness.ts';
+export { PodTracker } from './harness.ts';
+export { runScheduled } from './scheduled.ts';
+export { runSoak } from './soak.ts';
+export { runStreaming } from './streaming.ts';
