@@ -344,7 +344,6 @@ export class VirtualNode {
       new Promise((resolve) => signal.addEventListener('abort', resolve)),
     ]).then(async () => {
       if (signal.aborted) return;
-      nodeController.setStarted(true);
       const node = nodeController.run(signal);
       await Promise.race([nodeController.ready, node]);
       if (!signal.aborted) {

@@ -112,6 +112,12 @@ interface RequestOptions {
   subresource?: string | undefined;
 }
 
+/**
+ * The calls the controllers make. {@link KubeClient} has them; unit tests pass an in-memory API
+ * server instead (test/support/fake-kube-api.ts), as client-go's fake clientset serves Go's tests.
+ */
+export type KubeApi = Pick<KubeClient, 'get' | 'list' | 'watch' | 'create' | 'replace' | 'patch' | 'delete'>;
+
 /** How many times a 429 / Retry-After answer is retried before it is returned as an error. */
 const MAX_THROTTLE_RETRIES = 10;
 

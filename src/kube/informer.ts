@@ -82,10 +82,6 @@ export class Informer<T extends KubeObject> {
     });
   }
 
-  get hasSynced(): boolean {
-    return this.#synced;
-  }
-
   /** The resourceVersion the cache is at. */
   get resourceVersion(): string {
     return this.#resourceVersion;

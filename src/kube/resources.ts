@@ -67,11 +67,6 @@ export const ServiceAccounts = resourceType<ServiceAccount>('', 'v1', 'serviceac
 export const Events = resourceType<Event>('', 'v1', 'events', 'Event', true);
 export const Leases = resourceType<Lease>('coordination.k8s.io', 'v1', 'leases', 'Lease', true);
 
-/** `apiVersion` of a type, e.g. `v1` or `coordination.k8s.io/v1`. */
-export function apiVersionOf(type: ResourceType): string {
-  return type.group ? `${type.group}/${type.version}` : type.version;
-}
-
 /** Where one object, or a collection, lives. */
 export interface ObjectLocation {
   namespace?: string | undefined;

@@ -11,6 +11,9 @@
  * Unlike the Go virtual-kubelet's queue, first adds are never rate limited: a burst of new pods
  * starts at once, and only retries are slowed down.
  */
+import { backoffDelay } from '../util/backoff.ts';
+import { type Clock, type ClockTimer, systemClock } from '../util/clock.ts';
+import { Fifo } from '../util/fifo.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export interface WorkQueueOptions {
@@ -25,6 +28,8 @@ export interface WorkQueueOptions {
   /** Retries allowed in a burst. Default 100. */
   retryBurst?: number;
   metrics?: WorkQueueMetrics;
+  /** Time for delays and backoff; default the real one. */
+  clock?: Clock;
 }
 
 /** Callbacks the metrics module implements; each is optional. */
@@ -59,9 +64,9 @@ export class WorkQueue {
   readonly #maxDelayMs: number;
   readonly #retryBucket: TokenBucket;
   readonly #metrics: WorkQueueMetrics | undefined;
+  readonly #clock: Clock;
 
-  #queue: (string | undefined)[] = [];
-  #head = 0;
+  readonly #queue = new Fifo<string>();
   /** Keys waiting to be processed, with the time they became ready (for the wait metric). */
   readonly #dirty = new Map<string, number>();
   readonly #processing = new Set<string>();
@@ -70,7 +75,7 @@ export class WorkQueue {
   /** Min-heap of delayed keys; `#delayedAt` holds each key's earliest time (stale heap entries are skipped). */
   #heap: Delayed[] = [];
   readonly #delayedAt = new Map<string, number>();
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
   #waiters: ((key: string | undefined) => void)[] = [];
@@ -82,11 +87,12 @@ export class WorkQueue {
     this.#maxDelayMs = options.maxDelayMs ?? 300_000;
     this.#retryBucket = new TokenBucket(options.retryQps ?? 50, options.retryBurst ?? 100);
     this.#metrics = options.metrics;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Keys ready to be processed and not yet taken. */
   get length(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length;
   }
 
   /** Keys scheduled for later. */
@@ -118,7 +124,7 @@ export class WorkQueue {
       return;
     }
     if (this.#dirty.has(key) && !this.#processing.has(key)) return; // already queued to run now
-    const readyAt = performance.now() + delayMs;
+    const readyAt = this.#clock.now() + delayMs;
     const existing = this.#delayedAt.get(key);
     if (existing !== undefined && existing <= readyAt) return;
     this.#delayedAt.set(key, readyAt);
@@ -128,7 +134,7 @@ export class WorkQueue {
 
   /** The backoff after the `failures`-th consecutive failure: the base delay, doubling, capped. */
   backoff(failures: number): number {
-    return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(Math.max(failures - 1, 0), 40));
+    return backoffDelay(Math.min(failures - 1, 40), { initialMs: this.#baseDelayMs, maxMs: this.#maxDelayMs });
   }
 
   /** Queues `key` again after its backoff (doubling per failure) or the overall retry limit, whichever is later. */
@@ -151,11 +157,6 @@ export class WorkQueue {
     return this.#failures.get(key) ?? 0;
   }
 
-  /** Removes a key that is no longer wanted from the delayed set (it may still be processed once if queued). */
-  cancelDelayed(key: string): void {
-    this.#delayedAt.delete(key);
-  }
-
   #push(key: string): void {
     const waiter = this.#waiters.shift();
     if (waiter) {
@@ -175,15 +176,8 @@ export class WorkQueue {
 
   /** The next key, waiting for one if the queue is empty; undefined once the queue is shut down. */
   #next(): Promise<string | undefined> {
-    while (this.#head < this.#queue.length) {
-      const key = this.#queue[this.#head];
-      this.#queue[this.#head] = undefined;
-      this.#head++;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
-      if (key === undefined) continue;
+    const key = this.#queue.shift();
+    if (key !== undefined) {
       this.#take(key);
       return Promise.resolve(key);
     }
@@ -238,15 +232,15 @@ export class WorkQueue {
     const top = this.#heap[0];
     if (!top || this.#shutDown) return;
     if (this.#timer && this.#timerAt <= top.readyAt) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = top.readyAt;
-    this.#timer = setTimeout(() => this.#releaseDue(), Math.max(0, top.readyAt - performance.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#releaseDue(), Math.max(0, top.readyAt - this.#clock.now()));
   }
 
   #releaseDue(): void {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = performance.now();
+    const now = this.#clock.now();
     for (let top = this.#heap[0]; top && top.readyAt <= now + 1; top = this.#heap[0]) {
       this.#heapPop();
       if (this.#delayedAt.get(top.key) === top.readyAt) {
@@ -302,7 +296,7 @@ export class WorkQueue {
   /** Stops handing out keys; workers finish their current key and return. */
   shutDown(): void {
     this.#shutDown = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
   }

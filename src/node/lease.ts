@@ -6,18 +6,21 @@
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, isAlreadyExists, isConflict, isNotFound } from '../errors.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeApi } from '../kube/client.ts';
 import { Leases } from '../kube/resources.ts';
 import { microTime } from '../kube/time.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 export interface NodeLeaseOptions {
-  client: KubeClient;
+  client: KubeApi;
   nodeName: string;
   /** Default 40 s. */
   durationSeconds?: number;
   logger?: Logger;
+  /** The renewTime's source. Default the real time. */
+  clock?: Clock;
 }
 
 /** The lease object for a node owned by the Node with `nodeUid`. */
@@ -37,8 +40,6 @@ export function nodeLease(nodeName: string, nodeUid: string | undefined, duratio
 export class NodeLease {
   readonly #options: NodeLeaseOptions;
   #last: Lease | undefined;
-  /** Renewals that reached the API server. */
-  renewals = 0;
 
   constructor(options: NodeLeaseOptions) {
     this.#options = options;
@@ -48,18 +49,18 @@ export class NodeLease {
     return this.#options.durationSeconds ?? 40;
   }
 
-  /** The renewTime last written. */
-  get renewTime(): string | undefined {
-    return this.#last?.spec?.renewTime;
-  }
-
   /**
    * Renews (or creates) the lease, owned by the Node with `nodeUid`. Optimistic like the
    * kubelet: it updates the last lease it wrote and re-reads only after a conflict.
    */
   async renew(nodeUid: string | undefined, signal: AbortSignal): Promise<void> {
     const { client, nodeName } = this.#options;
-    const desired = nodeLease(nodeName, nodeUid, this.durationSeconds, new Date());
+    const desired = nodeLease(
+      nodeName,
+      nodeUid,
+      this.durationSeconds,
+      new Date((this.#options.clock ?? systemClock).now()),
+    );
     for (let attempt = 0; attempt < 3; attempt++) {
       if (!this.#last) {
         try {
@@ -68,7 +69,6 @@ export class NodeLease {
           if (!isNotFound(error)) throw error;
           try {
             this.#last = await client.create(Leases, desired, { signal });
-            this.renewals++;
             return;
           } catch (createError) {
             if (!isAlreadyExists(createError)) throw createError;
@@ -83,7 +83,6 @@ export class NodeLease {
       };
       try {
         this.#last = await client.replace(Leases, update, { signal });
-        this.renewals++;
         return;
       } catch (error) {
         // Someone else wrote it (or deleted it): read it again and retry.

@@ -10,13 +10,15 @@
 import type { Node } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, isAlreadyExists, isConflict, isNotFound } from '../errors.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeApi } from '../kube/client.ts';
 import { type EventRecorder, noEvents } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
 import { Nodes } from '../kube/resources.ts';
 import { kubeTime } from '../kube/time.ts';
 import { silentLogger } from '../log.ts';
 import { NaiveNodeProvider, type NodeProvider } from '../provider/contracts.ts';
+import { Backoff } from '../util/backoff.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
 import { sleep, Wakeup } from '../util/sleep.ts';
 import { NodeLease } from './lease.ts';
 import {
@@ -30,7 +32,8 @@ import {
 } from './node-status.ts';
 
 export interface NodeControllerOptions {
-  client: KubeClient;
+  /** The API: a `KubeClient`, or in unit tests an in-memory fake. */
+  client: KubeApi;
   /** The node to register (see `nodeTemplate`), after the provider has configured it. */
   node: Node;
   provider?: NodeProvider;
@@ -44,29 +47,36 @@ export interface NodeControllerOptions {
   statusUpdateIntervalMs?: number;
   logger?: Logger;
   events?: EventRecorder;
+  /** Time for heartbeats and lease renewals. Default the real one. */
+  clock?: Clock;
 }
+
+/**
+ * Lease renewals and status writes that fail are retried after 100 ms, doubling up to 7 s (the
+ * kubelet retries its lease at 200 ms doubling to 7 s).
+ */
+const RETRY = { initialMs: 100, maxMs: 7_000 };
 
 export class NodeController {
   readonly #options: NodeControllerOptions;
-  readonly #client: KubeClient;
+  readonly #client: KubeApi;
   readonly #provider: NodeProvider;
   readonly #logger: Logger;
   readonly #events: EventRecorder;
   readonly #lease: NodeLease | undefined;
   readonly #informer: Informer<Node>;
+  readonly #clock: Clock;
   #desired: Node;
-  #started = false;
   #pingError: string | undefined;
+  /** The Node must be looked up (and created if missing) before the next patch. */
   #needEnsure = true;
-  #lastPostedAt = 0;
+  #lastPostedAt = Number.NEGATIVE_INFINITY;
   #nodeUid: string | undefined;
   readonly #statusWakeup = new Wakeup();
   readonly #leaseWakeup = new Wakeup();
-  #resolveReady: () => void = () => {};
+  #resolveReady: (() => void) | undefined;
   /** Resolves once the Node exists in the API with this process's status. */
   readonly ready: Promise<void>;
-  /** Counters for tests and metrics. */
-  readonly stats = { statusPatches: 0, creates: 0, pings: 0, pingFailures: 0 };
 
   constructor(options: NodeControllerOptions) {
     this.#options = options;
@@ -74,6 +84,7 @@ export class NodeController {
     this.#provider = options.provider ?? new NaiveNodeProvider();
     this.#logger = options.logger ?? silentLogger();
     this.#events = options.events ?? noEvents;
+    this.#clock = options.clock ?? systemClock;
     this.#desired = options.node;
     const leaseOptions = options.lease ?? true;
     if (leaseOptions !== false) {
@@ -81,6 +92,7 @@ export class NodeController {
         client: options.client,
         nodeName: this.name,
         logger: this.#logger,
+        clock: this.#clock,
         ...(typeof leaseOptions === 'object' && leaseOptions.durationSeconds
           ? { durationSeconds: leaseOptions.durationSeconds }
           : {}),
@@ -111,25 +123,14 @@ export class NodeController {
     return this.#desired;
   }
 
-  /** The lease's last renewTime, for tests and diagnostics. */
-  get leaseRenewTime(): string | undefined {
-    return this.#lease?.renewTime;
-  }
-
   /**
-   * Marks the node ready (or not) for reasons outside the provider's ping: the wiring calls it
-   * once the pod controller is running.
+   * Ready unless the provider's ping fails. (A node is registered only once it can run pods:
+   * `VirtualNode` starts this controller after the pod controller knows the provider's pods.)
    */
-  setStarted(started: boolean): void {
-    this.#started = started;
-    this.#kick();
-  }
-
   #readiness(): Readiness {
     if (this.#pingError !== undefined) {
       return { ready: false, reason: 'KubeletNotReady', message: `provider ping failed: ${this.#pingError}` };
     }
-    if (!this.#started) return { ready: false, reason: 'KubeletNotReady', message: 'virtual kubelet is starting' };
     return READY;
   }
 
@@ -139,23 +140,19 @@ export class NodeController {
     return status;
   }
 
-  #kick(): void {
-    this.#statusWakeup.wake();
-  }
-
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     this.#provider.notifyNodeStatus((update) => {
       this.#desired = mergeProviderNode(this.#desired, update);
-      this.#kick();
+      this.#statusWakeup.wake();
     });
     this.#informer.addHandlers({
       onDelete: () => {
         this.#logger.warn(`node ${this.name} was deleted; registering it again`);
         this.#needEnsure = true;
-        this.#kick();
+        this.#statusWakeup.wake();
       },
-      onUpdate: () => this.#kick(),
+      onUpdate: () => this.#statusWakeup.wake(),
     });
     this.#informer.start(signal);
     await Promise.race([this.#informer.synced, new Promise((resolve) => signal.addEventListener('abort', resolve))]);
@@ -165,19 +162,18 @@ export class NodeController {
 
   async #statusLoop(signal: AbortSignal): Promise<void> {
     const interval = this.#options.statusUpdateIntervalMs ?? 60_000;
-    let failures = 0;
+    const backoff = new Backoff(RETRY);
     while (!signal.aborted) {
       try {
         await this.#reconcile(signal);
-        failures = 0;
+        backoff.reset();
       } catch (error) {
         if (signal.aborted) return;
-        failures++;
         this.#logger.warn({ err: errorMessage(error) }, `could not update node ${this.name}`);
-        await sleep(Math.min(7000, 100 * 2 ** failures), signal);
+        await sleep(backoff.next(), signal);
         continue;
       }
-      const untilHeartbeat = Math.max(0, this.#lastPostedAt + interval - Date.now());
+      const untilHeartbeat = Math.max(0, this.#lastPostedAt + interval - this.#clock.now());
       await this.#statusWakeup.wait(untilHeartbeat, signal);
     }
   }
@@ -197,41 +193,36 @@ export class NodeController {
         if (isNotFound(error)) this.#needEnsure = true;
         // A conflict means someone changed the taints meanwhile: the informer brings their version, then we retry.
         if (isConflict(error) || isNotFound(error)) {
-          this.#kick();
+          this.#statusWakeup.wake();
           return;
         }
         throw error;
       }
     }
     const desiredStatus = this.#desiredStatus();
-    const heartbeatDue = Date.now() - this.#lastPostedAt >= (this.#options.statusUpdateIntervalMs ?? 60_000);
+    const heartbeatDue = this.#clock.now() - this.#lastPostedAt >= (this.#options.statusUpdateIntervalMs ?? 60_000);
     if (!heartbeatDue && !statusDiffers(desiredStatus, current.status)) return;
     try {
       const patched = await this.#client.patch(
         Nodes,
         { name: this.name, subresource: 'status' },
-        nodeStatusPatch(desiredStatus, current.status, kubeTime()),
+        nodeStatusPatch(desiredStatus, current.status, kubeTime(new Date(this.#clock.now()))),
         'strategic',
         { signal },
       );
-      this.stats.statusPatches++;
-      this.#lastPostedAt = Date.now();
+      this.#lastPostedAt = this.#clock.now();
       this.#noteUid(patched);
-      if (!this.#isReadyResolved && desiredStatus.conditions?.some((c) => c.type === 'Ready')) {
-        this.#isReadyResolved = true;
-        this.#resolveReady();
-      }
+      this.#resolveReady?.();
+      this.#resolveReady = undefined;
     } catch (error) {
       if (isNotFound(error)) {
         this.#needEnsure = true;
-        this.#kick();
+        this.#statusWakeup.wake();
         return;
       }
       throw error;
     }
   }
-
-  #isReadyResolved = false;
 
   #noteUid(node: Node): void {
     const uid = node.metadata?.uid;
@@ -254,11 +245,10 @@ export class NodeController {
     try {
       // Created with its real conditions (Ready=True when started), so the node lifecycle controller
       // lifts the not-ready taint that admission puts on every new Node at its first look.
-      const now = kubeTime();
+      const now = kubeTime(new Date(this.#clock.now()));
       const status = this.#desiredStatus();
       status.conditions = status.conditions?.map((c) => ({ ...c, lastHeartbeatTime: now, lastTransitionTime: now }));
       const created = await this.#client.create(Nodes, { ...this.#desired, status }, { signal });
-      this.stats.creates++;
       this.#logger.info(`registered node ${this.name}`);
       this.#events.record(created, 'Normal', 'Starting', 'Starting virtual-kubelet.');
       this.#noteUid(created);
@@ -277,11 +267,9 @@ export class NodeController {
     while (!signal.aborted) {
       let failure: string | undefined;
       try {
-        this.stats.pings++;
         await this.#provider.ping({ signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) });
       } catch (error) {
         if (signal.aborted) return;
-        this.stats.pingFailures++;
         failure = errorMessage(error) || 'ping failed';
       }
       if (failure !== this.#pingError) {
@@ -289,7 +277,7 @@ export class NodeController {
         else if (this.#pingError !== undefined)
           this.#logger.info(`provider ping succeeds again: node ${this.name} is Ready`);
         this.#pingError = failure;
-        this.#kick();
+        this.#statusWakeup.wake();
       }
       await sleep(interval, signal);
     }
@@ -301,18 +289,23 @@ export class NodeController {
     const leaseOptions = this.#options.lease;
     const interval =
       (typeof leaseOptions === 'object' ? leaseOptions.renewIntervalMs : undefined) ?? lease.durationSeconds * 250;
-    let backoff = 100;
+    const backoff = new Backoff(RETRY);
     while (!signal.aborted) {
       let wait = interval;
       try {
-        if (this.#nodeUid === undefined) await this.ready;
+        if (this.#nodeUid === undefined) {
+          await Promise.race([
+            this.ready,
+            new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
+          ]);
+          if (signal.aborted) return;
+        }
         await lease.renew(this.#nodeUid, signal);
-        backoff = 100;
+        backoff.reset();
       } catch (error) {
         if (signal.aborted) return;
         this.#logger.warn({ err: errorMessage(error) }, `could not renew the lease of node ${this.name}`);
-        wait = backoff;
-        backoff = Math.min(7000, backoff * 2);
+        wait = backoff.next();
       }
       await this.#leaseWakeup.wait(wait, signal);
     }

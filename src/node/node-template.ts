@@ -49,9 +49,6 @@ export function goArchitecture(arch: string = process.arch): string {
   }
 }
 
-/** The condition types a kubelet owns, in the order it reports them. */
-export const KUBELET_CONDITION_TYPES = ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready'] as const;
-
 /** Conditions of a healthy node; `lastHeartbeatTime`/`lastTransitionTime` are filled in when posted. */
 export function defaultConditions(): NodeCondition[] {
   return [
