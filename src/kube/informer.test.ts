@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import { until } from '../../test/support/wait.ts';
 import { KubeApiError } from '../errors.ts';
 import type { ListOptions, WatchEvent, WatchOptions } from './client.ts';
 import { Informer, type ListWatchClient } from './informer.ts';
@@ -39,14 +40,6 @@ class FakeApi implements ListWatchClient {
     if (script.ending === 'hang') {
       await new Promise<void>((resolve) => options.signal?.addEventListener('abort', () => resolve(), { once: true }));
     }
-  }
-}
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
 

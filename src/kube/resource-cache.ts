@@ -7,8 +7,7 @@
  */
 import type { ConfigMap, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
-import type { KubeClient } from './client.ts';
-import { Informer } from './informer.ts';
+import { Informer, type ListWatchClient } from './informer.ts';
 import { ConfigMaps, type KubeObject, type ResourceType, Secrets, Services } from './resources.ts';
 
 export type CachedKind = 'ConfigMap' | 'Secret' | 'Service';
@@ -24,7 +23,7 @@ interface Entry {
 }
 
 export interface ResourceCacheOptions {
-  client: KubeClient;
+  client: ListWatchClient;
   logger?: Logger;
   /** Stop a namespace's informers this long after its last pod left. Default 10 minutes. */
   idleTimeoutMs?: number;

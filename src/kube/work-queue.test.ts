@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { until } from '../../test/support/wait.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /** Resolves when `predicate` holds, checking after every macrotask. */
-async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 test('a key added many times is processed once, and never by two workers at once', async () => {
   const queue = new WorkQueue({ name: 't' });
   const controller = new AbortController();

@@ -35,11 +35,9 @@ export interface RecordedRequest {
 
 type Listener = (event: StoredEvent) => void;
 
+/** Lists the API merges by key in a strategic merge patch (container statuses are replaced whole). */
 const MERGE_KEYS: Record<string, string> = {
   conditions: 'type',
-  containerStatuses: 'name',
-  initContainerStatuses: 'name',
-  ephemeralContainerStatuses: 'name',
   hostIPs: 'ip',
   podIPs: 'ip',
   addresses: 'type',
@@ -123,6 +121,21 @@ export class FakeKubeApi implements KubeApi {
   readonly requests: RecordedRequest[] = [];
   /** `now` for deletion timestamps; tests move it with their clock. */
   now: () => number = () => Date.now();
+  #held: (() => void)[] | undefined;
+
+  /**
+   * Holds back watch events until {@link resumeWatches}: what a client sees when the watch lags
+   * behind its own writes.
+   */
+  pauseWatches(): void {
+    this.#held ??= [];
+  }
+
+  resumeWatches(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const deliver of held) deliver();
+  }
 
   /** The current resourceVersion counter. */
   get resourceVersion(): string {
@@ -169,7 +182,11 @@ export class FakeKubeApi implements KubeApi {
       this.#events.set(type.plural, events);
     }
     events.push(event);
-    for (const listener of this.#listeners.get(type.plural) ?? []) listener(event);
+    const deliver = () => {
+      for (const listener of this.#listeners.get(type.plural) ?? []) listener(event);
+    };
+    if (this.#held) this.#held.push(deliver);
+    else deliver();
   }
 
   #write<T extends KubeObject>(type: ResourceType<T>, object: T, eventType: 'ADDED' | 'MODIFIED'): T {

@@ -5,6 +5,7 @@
  * `test/e2e/global-setup.ts` starts the cluster before any test file runs and passes its
  * kubeconfig on in `VK_TEST_KUBECONFIG`; a test file run on its own starts or reuses it itself.
  */
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Namespace, ServiceAccount } from 'kubernetes-types/core/v1.js';
@@ -12,6 +13,7 @@ import { isNotFound } from '../../src/errors.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
 import { Namespaces, ServiceAccounts } from '../../src/kube/resources.ts';
+import { waitFor } from '../../test/support/wait.ts';
 import { type ClusterInfo, LocalCluster } from './cluster.ts';
 
 export interface KubectlResult {
@@ -132,33 +134,4 @@ export async function dedicatedCluster(name: string): Promise<{ test: TestCluste
   const info = await cluster.up();
   return { test: new TestCluster(info), cluster };
 }
-
-/**
- * Polls `probe` until it returns a value other than undefined/false, and returns it.
- * Fails with `what` and the last value seen when `timeoutMs` passes. Tests wait for conditions
- * with this, never with fixed sleeps.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      lastError = undefined;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const detail = lastError
-        ? `: last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
-        : '';
-      throw new Error(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}${detail}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-  }
-}
+export { waitFor };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1.js';
+import { until } from '../../../test/support/wait.ts';
 import { silentLogger } from '../../log.ts';
 import { PODMAN_DEFAULTS } from './config.ts';
 import type { ContainerCreateSpec } from './container-spec.ts';
@@ -155,14 +156,6 @@ function runtimeFor(podman: FakePodman, p: Pod, cgroupControllers: string[] = []
   });
   podman.onExit = (info) => runtime.containerExited(info);
   return { runtime, statuses, events, latest: () => runtime.status() };
-}
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 test('init containers run in order before the app, which then runs', async () => {
