@@ -31,6 +31,7 @@ import { nodeTemplate } from './node/node-template.ts';
 import { PodController } from './pods/pod-controller.ts';
 import { isNodeProvider, type Provider } from './provider/contracts.ts';
 import type { ProviderContext, ProviderFactory } from './provider/factory.ts';
+import { abortable } from './util/sleep.ts';
 
 /** Everything about a virtual node; only `nodeName` and `provider` are required. */
 export interface VirtualNodeOptions {
@@ -339,10 +340,7 @@ export class VirtualNode {
     ];
     // The node registers only once the pod controller knows the provider's pods, and then at
     // once as Ready: no NotReady flicker for the node lifecycle controller to taint.
-    const started = Promise.race([
-      podController.ready,
-      new Promise((resolve) => signal.addEventListener('abort', resolve)),
-    ]).then(async () => {
+    const started = abortable(podController.ready, signal).then(async () => {
       if (signal.aborted) return;
       const node = nodeController.run(signal);
       await Promise.race([nodeController.ready, node]);

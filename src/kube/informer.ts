@@ -110,7 +110,9 @@ export class Informer<T extends KubeObject> {
   }
 
   /** Starts listing and watching in the background until `signal` aborts. */
-  start(signal: AbortSignal): void {
+  start(shutdown: AbortSignal): void {
+    // A signal of its own: the informer's loops listen to it, not to the one every component shares.
+    const signal = AbortSignal.any([shutdown]);
     void this.#run(signal);
     const period = this.#options.resyncPeriodMs ?? 0;
     if (period > 0) {

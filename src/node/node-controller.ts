@@ -19,7 +19,7 @@ import { silentLogger } from '../log.ts';
 import { NaiveNodeProvider, type NodeProvider } from '../provider/contracts.ts';
 import { Backoff } from '../util/backoff.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
-import { sleep, Wakeup } from '../util/sleep.ts';
+import { abortable, sleep, Wakeup } from '../util/sleep.ts';
 import { NodeLease } from './lease.ts';
 import {
   mergeProviderNode,
@@ -141,7 +141,9 @@ export class NodeController {
   }
 
   /** Runs until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(shutdown: AbortSignal): Promise<void> {
+    // A signal of its own: the controller's loops listen to it, not to the one every component shares.
+    const signal = AbortSignal.any([shutdown]);
     this.#provider.notifyNodeStatus((update) => {
       this.#desired = mergeProviderNode(this.#desired, update);
       this.#statusWakeup.wake();
@@ -155,7 +157,7 @@ export class NodeController {
       onUpdate: () => this.#statusWakeup.wake(),
     });
     this.#informer.start(signal);
-    await Promise.race([this.#informer.synced, new Promise((resolve) => signal.addEventListener('abort', resolve))]);
+    await abortable(this.#informer.synced, signal);
     if (signal.aborted) return;
     await Promise.all([this.#statusLoop(signal), this.#pingLoop(signal), this.#leaseLoop(signal)]);
   }
@@ -294,10 +296,7 @@ export class NodeController {
       let wait = interval;
       try {
         if (this.#nodeUid === undefined) {
-          await Promise.race([
-            this.ready,
-            new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
-          ]);
+          await abortable(this.ready, signal);
           if (signal.aborted) return;
         }
         await lease.renew(this.#nodeUid, signal);

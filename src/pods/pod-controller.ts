@@ -11,6 +11,7 @@
  * the status manager's (status-manager.ts), with a queue of their own. Providers that do not push
  * status are polled by an adapter (status-poller.ts), so the controller has one status path.
  */
+import { setMaxListeners } from 'node:events';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, isInvalidInput, isNotFound } from '../errors.ts';
@@ -26,6 +27,7 @@ import { silentLogger } from '../log.ts';
 import type { PodLifecycleHandler, PodNotifier, Provider, ProviderCallOptions } from '../provider/contracts.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
+import { abortable } from '../util/sleep.ts';
 import { podImages, podUpdateFingerprint } from './pod-fingerprint.ts';
 import { type PodRecord, PodRecords } from './pod-records.ts';
 import {
@@ -194,7 +196,13 @@ export class PodController {
   }
 
   /** Runs until `signal` aborts. The provider's pods keep running after that. */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(shutdown: AbortSignal): Promise<void> {
+    // A signal of its own: the controller's loops and calls listen to it, not to the one every component shares.
+    const signal = AbortSignal.any([shutdown]);
+    // Every provider call and API write in flight listens to it: as many as the workers, a bounded
+    // number, which Node's leak warning (at 10) would otherwise mistake for a leak.
+    const o = this.#options;
+    setMaxListeners((o.workers ?? 10) + (o.statusWorkers ?? 64) + (o.statusPollConcurrency ?? 32) + 16, signal);
     this.#pods.notifyPods((pod) => this.#onProviderStatus(pod));
     this.#informer.addHandlers({
       onAdd: (pod) => this.#queue.add(objectKey(pod)),
@@ -210,7 +218,7 @@ export class PodController {
     });
     signal.addEventListener('abort', unsubscribe, { once: true });
     this.#informer.start(signal);
-    await Promise.race([this.#informer.synced, new Promise((resolve) => signal.addEventListener('abort', resolve))]);
+    await abortable(this.#informer.synced, signal);
     if (signal.aborted) return;
     await this.#reconcileAtStart(signal);
     this.#resolveReady();

@@ -57,3 +57,26 @@ export class Wakeup {
     });
   }
 }
+
+/**
+ * Waits for `promise`, or until `signal` aborts (then resolves undefined). Unlike racing a promise
+ * against `new Promise(r => signal.addEventListener('abort', r))`, it leaves no listener behind on
+ * the signal, which every long-running loop shares.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -96,7 +96,9 @@ test('a Deployment of 50 replicas is scheduled onto the virtual node and all bec
   await waitFor('the pods to leave the provider', () =>
     vk.providerPods().every((p) => !p.metadata?.name?.startsWith('web-')),
   );
-  assert.equal(vk.count('createPod') >= 50, true);
+  assert.equal(vk.count('createPod'), 50, 'each replica created once');
+  // Fifty pods in flight at once is no reason for Node's listener-leak warning.
+  assert.doesNotMatch(vk.log(), /MaxListenersExceededWarning/);
 });
 
 test('a graceful delete waits for the provider to finish terminating the pod', async () => {
