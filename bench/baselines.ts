@@ -9,6 +9,7 @@
  * | `go-tuned` | the same with what its flags let us raise: `--pod-sync-workers 64`                           |
  * | `ceiling`  | bench/ceiling.ts: only the API writes a virtual kubelet cannot avoid, no rate limit          |
  * | `ours-tuned` | ours with `--kube-api-qps 2000 --kube-api-burst 4000 --pod-sync-workers 64` (not run by default) |
+ * | `ours-baseline` | ours from another checkout's build (`VK_BENCH_BASELINE=/path/to/checkout`): before/after a change, in one run |
  *
  * All four use the least-privilege credentials of deploy/rbac.yaml (the Go binary needs nothing more).
  */
@@ -44,7 +45,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const GOVK_MODULE_DIR = join(REPO, 'tools', 'govk');
 const GO_PACKAGE = 'github.com/virtual-kubelet/virtual-kubelet/cmd/virtual-kubelet';
 
-export const IMPLEMENTATIONS = ['ours', 'go', 'go-tuned', 'ceiling', 'ours-tuned'] as const;
+export const IMPLEMENTATIONS = ['ours', 'go', 'go-tuned', 'ceiling', 'ours-tuned', 'ours-baseline'] as const;
 /** What a run compares when `--implementations` is not given. */
 export const DEFAULT_IMPLEMENTATIONS: ImplementationName[] = ['ours', 'go', 'go-tuned', 'ceiling'];
 /** Ours with its client rate limit and workers raised: shows what bounds the defaults. */
@@ -117,6 +118,8 @@ export async function startImplementation(
       return startOurs(context, []);
     case 'ours-tuned':
       return startOurs(context, OURS_TUNED_ARGS);
+    case 'ours-baseline':
+      return startOurs(context, [], baselineCheckout());
     case 'go':
       return startGo(context, []);
     case 'go-tuned':
@@ -126,7 +129,18 @@ export async function startImplementation(
   }
 }
 
-async function startOurs(context: StartContext, extraArgs: string[]): Promise<RunningKubelet> {
+/** The checkout `ours-baseline` runs (its dist/ built), from VK_BENCH_BASELINE. */
+function baselineCheckout(): string {
+  const dir = process.env.VK_BENCH_BASELINE;
+  if (!dir || !existsSync(join(dir, 'dist', 'cli', 'main.js'))) {
+    throw new HarnessError(
+      'ours-baseline runs another checkout: set VK_BENCH_BASELINE to a checkout whose dist/ is built (npm run build there)',
+    );
+  }
+  return resolve(dir);
+}
+
+async function startOurs(context: StartContext, extraArgs: string[], checkout = REPO): Promise<RunningKubelet> {
   const profileDir = join(context.workDir, 'profile');
   const env: NodeJS.ProcessEnv = {};
   if (context.profile) {
@@ -136,7 +150,7 @@ async function startOurs(context: StartContext, extraArgs: string[]): Promise<Ru
   const vk = await VirtualKubeletProcess.start(context.cluster, {
     nodeName: context.nodeName,
     workDir: context.workDir,
-    cli: join(REPO, 'bin', 'virtual-kubelet.js'),
+    cli: join(checkout, 'bin', 'virtual-kubelet.js'),
     // No state file or call log: they write to disk on every call, which a real provider would not.
     mock: { ...NODE_CAPACITY, stateFile: undefined, callLog: undefined, pingErrorFile: undefined },
     // The harness asks for debug logs; a benchmark runs with the defaults a user gets.
@@ -146,13 +160,14 @@ async function startOurs(context: StartContext, extraArgs: string[]): Promise<Ru
   adopt(vk.child);
   const pid = vk.child.pid;
   if (pid === undefined) throw new HarnessError('virtual-kubelet did not start');
-  const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
+  const version = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version as string;
+  const implementation = checkout !== REPO ? 'ours-baseline' : extraArgs.length > 0 ? 'ours-tuned' : 'ours';
   return {
-    implementation: extraArgs.length > 0 ? 'ours-tuned' : 'ours',
+    implementation,
     nodeName: context.nodeName,
     pid,
     workDir: context.workDir,
-    description: `virtual-kubelet ${version} (dist/, Node ${process.versions.node}), ${extraArgs.length > 0 ? extraArgs.join(' ') : 'default flags (--kube-api-qps 200, --pod-sync-workers 10)'}`,
+    description: `virtual-kubelet ${version} (${checkout === REPO ? 'dist/' : `${checkout}/dist/`}, Node ${process.versions.node}), ${extraArgs.length > 0 ? extraArgs.join(' ') : 'default flags (--kube-api-qps 200, --pod-sync-workers 10)'}`,
     servesKubeletApi: true,
     kubeletPort: vk.kubeletPort,
     ...(context.profile

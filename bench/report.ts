@@ -54,7 +54,7 @@ export function recordRun(dir: string, summary: Summary, result: RunResult, raw:
 }
 
 const ORDER: ScenarioName[] = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak'];
-const IMPLEMENTATION_ORDER: ImplementationName[] = ['ours', 'ours-tuned', 'go', 'go-tuned', 'ceiling'];
+const IMPLEMENTATION_ORDER: ImplementationName[] = ['ours', 'ours-baseline', 'ours-tuned', 'go', 'go-tuned', 'ceiling'];
 
 function sortRuns(runs: RunResult[]): RunResult[] {
   return [...runs].sort(

@@ -21,7 +21,7 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export function supports(scenario: ScenarioName, implementation: ImplementationName): boolean {
   // The ceiling has no kubelet API; the soak's targets are ours (the baselines cannot reach 10 000 pods in time).
   if (scenario === 'streaming') return implementation !== 'ceiling';
-  if (scenario === 'soak') return implementation === 'ours' || implementation === 'ours-tuned';
+  if (scenario === 'soak') return implementation.startsWith('ours');
   return true;
 }
 

@@ -14,6 +14,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage, isAbort, isGone } from '../errors.ts';
+import { backoffDelay } from '../util/backoff.ts';
 import { sleep } from '../util/sleep.ts';
 import type { ListOptions, WatchEvent, WatchOptions } from './client.ts';
 import { type KubeList, type KubeObject, objectKey, type ResourceType } from './resources.ts';
@@ -43,7 +44,7 @@ export interface InformerOptions<T extends KubeObject> {
   resyncPeriodMs?: number;
   /** Replace a watch that delivered nothing, not even a bookmark, for this long. Default 3 minutes. */
   stallTimeoutMs?: number;
-  /** Backoff bounds for reconnects. Defaults 500 ms and 30 s. */
+  /** Backoff bounds for reconnects (before jitter). Defaults 500 ms and 30 s. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Rewrites each object before it is cached (the default drops managedFields). */
@@ -169,7 +170,9 @@ export class Informer<T extends KubeObject> {
           continue;
         }
         failures++;
-        const delay = jitter(0.5, 1) * Math.min(maxBackoff, minBackoff * 2 ** Math.min(failures - 1, 16));
+        // Jittered (up to twice the delay, as client-go's reflector), so many informers that lost
+        // the same API server do not come back in step.
+        const delay = backoffDelay(Math.min(failures - 1, 16), { initialMs: minBackoff, maxMs: maxBackoff, jitter: 1 });
         this.#options.logger?.warn(
           { err: errorMessage(error), retryInMs: Math.round(delay) },
           `${needList ? 'list' : 'watch'} of ${this.#options.type.plural} failed`,

@@ -8,7 +8,7 @@
 import type { ConfigMap, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { Informer, type ListWatchClient } from './informer.ts';
-import { ConfigMaps, type KubeObject, type ResourceType, Secrets, Services } from './resources.ts';
+import { ConfigMaps, type KubeObject, namespacedKey, type ResourceType, Secrets, Services } from './resources.ts';
 
 export type CachedKind = 'ConfigMap' | 'Secret' | 'Service';
 
@@ -69,7 +69,7 @@ export class ResourceCache {
         client: this.#options.client,
         type: TYPES[kind],
         namespace,
-        ...(this.#options.logger ? { logger: this.#options.logger } : {}),
+        logger: this.#options.logger,
       });
       const notify = (object: KubeObject) => {
         for (const listener of this.#listeners) listener(kind, namespace, object.metadata?.name ?? '');
@@ -87,7 +87,7 @@ export class ResourceCache {
   }
 
   #get<T>(kind: CachedKind, namespace: string, name: string): T | undefined {
-    return this.#entries.get(`${kind}/${namespace}`)?.informer.get(`${namespace}/${name}`) as T | undefined;
+    return this.#entries.get(`${kind}/${namespace}`)?.informer.get(namespacedKey(namespace, name)) as T | undefined;
   }
 
   getConfigMap(namespace: string, name: string): ConfigMap | undefined {

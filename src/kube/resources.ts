@@ -88,8 +88,11 @@ export function resourcePath(type: ResourceType, location: ObjectLocation = {}):
 
 /** `namespace/name`, or `name` for cluster-scoped objects: the key caches and queues use. */
 export function objectKey(object: KubeObject): string {
-  const namespace = object.metadata?.namespace;
-  const name = object.metadata?.name ?? '';
+  return namespacedKey(object.metadata?.namespace, object.metadata?.name ?? '');
+}
+
+/** The {@link objectKey} of the object `name` in `namespace` (cluster-scoped without one). */
+export function namespacedKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 

@@ -19,7 +19,7 @@ import type { KubeApi } from '../kube/client.ts';
 import { type EventRecorder, noEvents } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
 import type { CachedKind, ResourceCache } from '../kube/resource-cache.ts';
-import { objectKey, Pods, splitKey } from '../kube/resources.ts';
+import { namespacedKey, objectKey, Pods, splitKey } from '../kube/resources.ts';
 import { kubeTime } from '../kube/time.ts';
 import { WorkQueue, type WorkQueueMetrics } from '../kube/work-queue.ts';
 import { type EnvironmentResolution, resolvePodEnvironment } from '../kubelet/env/index.ts';
@@ -147,7 +147,7 @@ export class PodController {
       maxDelayMs: options.retryMaxDelayMs ?? 300_000,
       retryQps: options.retryQps ?? 50,
       clock: this.#clock,
-      ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
+      metrics: options.queueMetrics,
     });
     this.#status = new PodStatusManager({
       client: options.client,
@@ -156,11 +156,11 @@ export class PodController {
       statusContext: () => this.#statusContext(),
       logger: this.#logger,
       clock: this.#clock,
-      ...(options.statusWorkers !== undefined ? { workers: options.statusWorkers } : {}),
-      ...(options.retryBaseDelayMs !== undefined ? { retryBaseDelayMs: options.retryBaseDelayMs } : {}),
-      ...(options.retryMaxDelayMs !== undefined ? { retryMaxDelayMs: options.retryMaxDelayMs } : {}),
-      ...(options.retryQps !== undefined ? { retryQps: options.retryQps } : {}),
-      ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
+      workers: options.statusWorkers,
+      retryBaseDelayMs: options.retryBaseDelayMs,
+      retryMaxDelayMs: options.retryMaxDelayMs,
+      retryQps: options.retryQps,
+      queueMetrics: options.queueMetrics,
     });
     this.ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
@@ -184,7 +184,7 @@ export class PodController {
 
   /** The cached API pod `namespace/name`. */
   pod(namespace: string, name: string): Pod | undefined {
-    return this.#informer.get(`${namespace}/${name}`);
+    return this.#informer.get(namespacedKey(namespace, name));
   }
 
   #statusContext(): StatusContext {

@@ -48,8 +48,8 @@ export class PodStatusManager {
       // Status writes are retried sooner than provider calls: the API server recovers fast.
       maxDelayMs: Math.min(options.retryMaxDelayMs ?? 300_000, 60_000),
       retryQps: options.retryQps ?? 50,
-      ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      metrics: options.queueMetrics,
+      clock: options.clock,
     });
   }
 

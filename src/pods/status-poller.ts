@@ -56,7 +56,7 @@ export class StatusPoller implements PodLifecycleHandler, PodNotifier {
   constructor(provider: PodLifecycleHandler, options: StatusPollerOptions) {
     this.#provider = provider;
     this.#options = options;
-    this.#queue = new WorkQueue({ name: 'pod-status-poll', ...(options.clock ? { clock: options.clock } : {}) });
+    this.#queue = new WorkQueue({ name: 'pod-status-poll', clock: options.clock });
   }
 
   /** Pods being polled. */

@@ -3,13 +3,14 @@
  * how long it may take to stop.
  */
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import { namespacedKey } from '../kube/resources.ts';
 
 /** The kubelet's default `terminationGracePeriodSeconds`. */
 export const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30;
 
 /** `namespace/name`: the key the controllers, caches and queues use for a pod. */
 export function podKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
+  return namespacedKey(namespace, name);
 }
 
 /**

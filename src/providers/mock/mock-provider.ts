@@ -17,22 +17,24 @@ import type { Container, ContainerStatus, EnvVar, Node, Pod, PodStatus } from 'k
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { objectKey } from '../../kube/resources.ts';
 import { kubeTime } from '../../kube/time.ts';
-import type {
-  AttachIO,
-  ContainerAttachProvider,
-  ContainerExecProvider,
-  ContainerLogOptions,
-  ContainerLogsProvider,
-  NodeConfigurer,
-  NodeProvider,
-  PodIPAllocator,
-  PodLifecycleHandler,
-  PodNotifier,
-  PortForwardProvider,
-  ProviderCallOptions,
-  StatsProvider,
-  StatsSummary,
-  TerminalSize,
+import {
+  type AttachIO,
+  type ContainerAttachProvider,
+  type ContainerExecProvider,
+  type ContainerLogOptions,
+  type ContainerLogsProvider,
+  gracePeriodSeconds,
+  type NodeConfigurer,
+  type NodeProvider,
+  type PodIPAllocator,
+  type PodLifecycleHandler,
+  type PodNotifier,
+  type PortForwardProvider,
+  type ProviderCallOptions,
+  podKey,
+  type StatsProvider,
+  type StatsSummary,
+  type TerminalSize,
 } from '../../provider/index.ts';
 import { type MockFiles, runCommand } from './commands.ts';
 import type { MockConfig } from './config.ts';
@@ -331,7 +333,7 @@ export class MockProvider
     if (!existing) throw new NotFoundError(`pod "${key}" is not known to the provider`);
     if (this.#terminations.has(key)) return;
     const requested = Number(existing.metadata?.annotations?.[TERMINATION_SECONDS_ANNOTATION] ?? 0);
-    const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const grace = gracePeriodSeconds(pod);
     const delaySeconds = Number.isFinite(requested) ? Math.max(0, Math.min(requested, grace)) : 0;
     const finish = () => {
       this.#terminations.delete(key);
@@ -352,13 +354,13 @@ export class MockProvider
   }
 
   async getPod(namespace: string, name: string, _options: ProviderCallOptions): Promise<Pod | undefined> {
-    const key = `${namespace}/${name}`;
+    const key = podKey(namespace, name);
     this.#record('getPod', key);
     return this.#pods.get(key);
   }
 
   async getPodStatus(namespace: string, name: string, _options: ProviderCallOptions): Promise<PodStatus | undefined> {
-    const key = `${namespace}/${name}`;
+    const key = podKey(namespace, name);
     this.#record('getPodStatus', key);
     return this.#pods.get(key)?.status;
   }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import { objectKey } from '../../kube/resources.ts';
 import { kubeTime } from '../../kube/time.ts';
 import type { ContainerStats, PodStats, StatsSummary } from '../../provider/index.ts';
 
@@ -34,7 +35,7 @@ export function mockStatsSummary(
   let nodeMemory = 256 * 1024 * 1024;
   for (const pod of pods) {
     if (pod.status?.phase !== 'Running') continue;
-    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const key = objectKey(pod);
     const containers: ContainerStats[] = [];
     let podNanoCores = 0;
     let podCoreNanoSeconds = 0;
