@@ -11,7 +11,12 @@
  * ```
  */
 import { execFileSync } from 'node:child_process';
-import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
 import {
   CreateSecurityGroupCommand,
   CreateSubnetCommand,

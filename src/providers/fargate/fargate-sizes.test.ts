@@ -43,7 +43,8 @@ test('every choice is a valid pair and at least what was asked', () => {
 test('a pod too big for Fargate is refused with the sizes', () => {
   assert.throws(
     () => smallestFargateSize(20 * 1024, 1024),
-    (error: Error) => isInvalidInput(error) && /20 vCPU/.test(error.message) && /16 vCPU with 120 GiB/.test(error.message),
+    (error: Error) =>
+      isInvalidInput(error) && /20 vCPU/.test(error.message) && /16 vCPU with 120 GiB/.test(error.message),
   );
   assert.throws(() => smallestFargateSize(256, 121 * 1024), /121 GiB/);
   assert.equal(describeTaskSize({ cpu: 256, memoryMiB: 512 }), '0.25 vCPU / 0.5 GiB');
