@@ -147,7 +147,8 @@ export class FargateProvider implements Provider {
         options.signal,
       );
     } catch (error) {
-      throw new Error(`ECS DescribeClusters ${this.#config.cluster}: ${awsMessage(error)}`, { cause: error });
+      const why = options.signal.aborted ? 'no answer in time (is the ECS endpoint reachable?)' : awsMessage(error);
+      throw new Error(`ECS DescribeClusters ${this.#config.cluster}: ${why}`, { cause: error });
     }
     const status = output.clusters?.[0]?.status;
     if (status !== 'ACTIVE') {
