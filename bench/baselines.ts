@@ -96,7 +96,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => process.exit(130));
 }
 
-function adopt(child: ChildProcess): ChildProcess {
+/** Kills `child` if the benchmark exits before stopping it. */
+export function adopt(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -342,7 +343,7 @@ function tail(path: string): string {
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within 15 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   child.kill('SIGTERM');

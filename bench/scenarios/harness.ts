@@ -14,6 +14,7 @@ import {
   nodeNameFor,
   type RunningKubelet,
   runWorkDir,
+  type StartContext,
   startImplementation,
 } from '../baselines.ts';
 import {
@@ -316,19 +317,14 @@ export async function withRun(
     tracker: PodTracker;
     frame: Frame;
   }) => Promise<{ result: RunResult; raw: RawRun }[]>,
+  /** Starts the implementation another way than the mock's (a scenario with a provider of its own). */
+  start: (context: StartContext) => Promise<RunningKubelet> = (c) => startImplementation(implementation, c),
 ): Promise<{ result: RunResult; raw: RawRun }[]> {
   const { admin, cluster, log } = context;
   const nodeName = nodeNameFor(implementation, `${scenario}-${size}`);
   const workDir = runWorkDir(context.workBase, nodeName);
   log(`${scenario} ${size} ${implementation}: starting ${nodeName}`);
-  const kubelet = await startImplementation(implementation, {
-    cluster,
-    admin,
-    nodeName,
-    workDir,
-    profile: context.profile,
-    log,
-  });
+  const kubelet = await start({ cluster, admin, nodeName, workDir, profile: context.profile, log });
   const namespace = await cluster.createNamespace(`bench-${scenario}`);
   const tracker = new PodTracker();
   tracker.start(admin, namespace);

@@ -11,10 +11,11 @@
  * | `delete`    | N Running pods deleted (default grace); delete sent → gone from the API, and from the provider    |
  * | `streaming` | exec round trips, exec and port-forward throughput, logs, all through the API server (kubectl)    |
  * | `soak`      | N pods held for a duration with annotation updates and pod replacements; RSS at start and end     |
+ * | `fargate`   | N pods through `--provider fargate` against moto, and the same tasks driven directly; AWS calls per pod |
  */
 import type { ImplementationName } from '../baselines.ts';
 
-export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak'] as const;
+export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Which implementations a scenario can measure. */
@@ -22,11 +23,14 @@ export function supports(scenario: ScenarioName, implementation: ImplementationN
   // The ceiling has no kubelet API; the soak's targets are ours (the baselines cannot reach 10 000 pods in time).
   if (scenario === 'streaming') return implementation !== 'ceiling';
   if (scenario === 'soak') return implementation.startsWith('ours');
+  // A provider of ours against its backend; the direct baseline runs inside the scenario.
+  if (scenario === 'fargate') return implementation === 'ours';
   return true;
 }
 
 export { runBurst } from './burst.ts';
 export { runChurn } from './churn.ts';
+export { runFargate } from './fargate.ts';
 export type { RawRun, RunResult, ScenarioContext } from './harness.ts';
 export { PodTracker } from './harness.ts';
 export { runScheduled } from './scheduled.ts';

@@ -1,10 +1,12 @@
 /** The providers built into the CLI, by `--provider` name. */
 
 import type { ProviderFactory } from '../provider/index.ts';
+import { createFargateProvider } from './fargate/index.ts';
 import { createMockProvider } from './mock/index.ts';
 import { createPodmanProvider } from './podman/index.ts';
 
 export const builtinProviders: Readonly<Record<string, ProviderFactory>> = {
+  fargate: createFargateProvider,
   mock: createMockProvider,
   podman: createPodmanProvider,
 };
