@@ -225,7 +225,7 @@ describe('fargate provider (moto)', { skip: motoSkipReason() }, () => {
     assert.match(previous.stderr, /Fargate does not restart containers/);
     const exec = await cluster.kubectl(['-n', namespace, 'exec', 'logger', '--', 'true']);
     assert.notEqual(exec.code, 0);
-    assert.match(exec.stderr, /does not support exec/);
+    assert.match(exec.stderr, /kubectl exec is not supported on Fargate pod .*ECS Exec \(the SSM session protocol\)/);
     await cluster.client.delete(Pods, { namespace, name: 'logger' });
   });
 

@@ -38,8 +38,13 @@ import {
 import type { Container, Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { errorMessage, InvalidInputError, NotFoundError, NotImplementedError } from '../../errors.ts';
-import type { ContainerLogOptions, EventRecorder, Provider, ProviderCallOptions } from '../../provider/index.ts';
-import { podKey } from '../../provider/index.ts';
+import {
+  type ContainerLogOptions,
+  type EventRecorder,
+  type Provider,
+  type ProviderCallOptions,
+  podKey,
+} from '../../provider/index.ts';
 import { sleep, Wakeup } from '../../util/sleep.ts';
 import { type AwsClients, awsErrorCode, awsMessage, ecsError } from './aws-clients.ts';
 import type { FargateConfig } from './config.ts';
@@ -618,6 +623,25 @@ export class FargateProvider implements Provider {
         stopped: () => isTaskStopped(record.task) || this.#records.get(key) !== record,
       },
       options.signal,
+    );
+  }
+
+  // --- what Fargate cannot do here ---------------------------------------------------------
+
+  /**
+   * `kubectl exec` and `attach` would go through ECS Exec, which speaks AWS's SSM session protocol
+   * over a WebSocket. It is not implemented: nothing here can test it (moto has no ExecuteCommand),
+   * and untested protocol code is not shipped. The kubelet API answers 501 with this message.
+   */
+  async runInContainer(namespace: string, podName: string): Promise<number> {
+    throw new NotImplementedError(
+      `kubectl exec is not supported on Fargate pod ${podKey(namespace, podName)}: it needs ECS Exec (the SSM session protocol), which this provider does not implement`,
+    );
+  }
+
+  async attachToContainer(namespace: string, podName: string): Promise<number> {
+    throw new NotImplementedError(
+      `kubectl attach is not supported on Fargate pod ${podKey(namespace, podName)}: it needs ECS Exec (the SSM session protocol), which this provider does not implement`,
     );
   }
 
