@@ -27,6 +27,7 @@ import {
   type StatsSummary,
   type TerminalSize,
 } from '../../provider/index.ts';
+import { abortable } from '../../util/abortable.ts';
 import { sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { LABEL_NAMESPACE, LABEL_NODE, LABEL_POD, LABEL_UID, podmanPodName } from './labels.ts';
@@ -43,6 +44,8 @@ export interface PodmanProviderOptions {
   resources: ResourceCache;
   events: EventRecorder;
   logger: Logger;
+  /** Aborted when the node stops: background work ends (as with {@link PodmanProvider.close}). */
+  signal?: AbortSignal;
 }
 
 /** How often every running container is re-read, in case an event was missed. */
@@ -67,6 +70,8 @@ export class PodmanProvider implements Provider {
   constructor(options: PodmanProviderOptions) {
     this.#options = options;
     this.#backend = options.backend;
+    if (options.signal?.aborted) this.#stop.abort();
+    options.signal?.addEventListener('abort', () => this.close(), { once: true });
     this.#ready = this.#adoptExisting();
     void this.#eventLoop();
     const resync = setInterval(() => void this.#resyncAll(), RESYNC_MS);
@@ -81,9 +86,10 @@ export class PodmanProvider implements Provider {
     });
   }
 
-  /** Stops background work (tests). The containers keep running. */
+  /** Stops background work: adoption and event loops, resyncs, each pod's supervision. The containers keep running. */
   close(): void {
     this.#stop.abort();
+    for (const runtime of this.#runtimes.values()) runtime.detach();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -425,8 +431,9 @@ export class PodmanProvider implements Provider {
     return this.#runtimes.get(`${namespace}/${name}`)?.status();
   }
 
-  async getPods(_options: ProviderCallOptions): Promise<Pod[]> {
-    await this.#ready;
+  async getPods(options: ProviderCallOptions): Promise<Pod[]> {
+    // Podman may not answer for a long time (the adoption loop waits for it): the caller's stop wins.
+    await abortable(this.#ready, options.signal);
     return [...[...this.#runtimes.values()].map((r) => ({ ...r.pod, status: r.status() })), ...this.#orphans.values()];
   }
 
