@@ -22,7 +22,7 @@ export interface FollowOptions {
 
 /** Yields the object's every observed state, and `undefined` when it is deleted, until `signal` aborts. */
 export async function* followObject<T extends KubeObject>(
-  client: KubeClient,
+  client: Pick<KubeClient, 'watch'>,
   type: ResourceType<T>,
   name: string,
   options: FollowOptions,

@@ -30,8 +30,11 @@ import { followObject } from './follow-object.ts';
 import { Leases } from './resources.ts';
 import { microTime } from './time.ts';
 
+/** The calls leader election makes; `KubeClient` has them, tests pass fakes. */
+export type LeaseClient = Pick<KubeClient, 'get' | 'create' | 'replace' | 'watch'>;
+
 export interface LeaderElectionOptions {
-  client: KubeClient;
+  client: LeaseClient;
   /** Where the Lease lives. */
   namespace: string;
   /** The Lease's name: one per thing elected (here, per node). */
@@ -55,7 +58,7 @@ export type LeadershipEnd = 'stopped' | 'lost';
 
 export class LeaderElector {
   readonly #options: LeaderElectionOptions;
-  readonly #client: KubeClient;
+  readonly #client: LeaseClient;
   readonly #logger: Logger;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;

@@ -1,0 +1,183 @@
+/**
+ * A node started without certificate files gets its serving certificate through the CSR API, as
+ * a kubelet with `serverTLSBootstrap` does, on a cluster whose API server verifies kubelets
+ * (`--kubelet-certificate-authority`): until an administrator approves the request, kubectl logs
+ * is refused; once approved, logs, exec and port-forward work. A short-lived certificate (the
+ * renewal point made small with the hidden `--serving-certificate-renew-after`) is renewed and
+ * goes live without a restart while an exec session stays open; a restart reuses the certificate
+ * kept in `--cert-dir` without a new request. The credentials are deploy/rbac.yaml's.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { connect } from 'node:tls';
+import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { CertificateSigningRequests, Pods } from '../../src/kube/resources.ts';
+import { readCA } from '../../tools/kube/pki.ts';
+import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
+import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
+
+let cluster: TestCluster;
+let namespace: string;
+let vk: VirtualKubeletProcess;
+const approved: string[] = [];
+const certDir = mkdtempSync(join(tmpdir(), 'vk-cert-dir-'));
+
+before(async () => {
+  cluster = await testCluster();
+  namespace = await cluster.createNamespace('csr');
+  vk = await VirtualKubeletProcess.start(cluster, {
+    servingCertificate: false,
+    // The API's shortest lifetime (10 minutes), renewed 3 s after it arrives.
+    args: ['--cert-dir', certDir, '--serving-certificate-duration', '10m', '--serving-certificate-renew-after', '3s'],
+  });
+  await cluster.client.create(Pods, {
+    metadata: { name: 'app', namespace },
+    spec: { nodeName: vk.nodeName, containers: [{ name: 'main', image: 'registry.local/main:1', stdin: true }] },
+  });
+  await waitFor(
+    'Running',
+    async () => (await cluster.client.get<Pod>(Pods, { namespace, name: 'app' })).status?.phase === 'Running',
+  );
+});
+
+after(async () => {
+  await vk?.destroy();
+  await cluster?.deleteNamespace(namespace);
+  for (const csr of (await nodeRequests().catch(() => [])) ?? []) {
+    await cluster.client.delete(CertificateSigningRequests, { name: csr.metadata?.name ?? '' }).catch(() => {});
+  }
+});
+
+function presentedCertificate(port: number): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const certificate = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (certificate) resolve(certificate);
+      else reject(new Error('no certificate'));
+    });
+    socket.on('error', reject);
+  });
+}
+
+function nodeRequests(): Promise<CertificateSigningRequest[]> {
+  return cluster.client
+    .list<CertificateSigningRequest>(CertificateSigningRequests, {
+      labelSelector: `virtual-kubelet.io/node=${vk.nodeName}`,
+    })
+    .then((list) => list.items);
+}
+
+const kubeletCA = () => new X509Certificate(readCA(cluster.info.pkiDir, 'kubelet-ca').certificate);
+
+test('the node files a kubelet-serving request and, until it is approved, the API server refuses the self-signed certificate', async () => {
+  const pending = await waitFor('the request', async () => (await nodeRequests())[0]);
+  assert.equal(pending.spec.signerName, 'kubernetes.io/kubelet-serving');
+  assert.deepEqual(pending.spec.usages, ['digital signature', 'server auth']);
+  assert.equal(pending.spec.expirationSeconds, 600);
+  assert.equal(pending.spec.username, 'system:serviceaccount:kube-system:virtual-kubelet');
+  assert.equal(pending.status?.conditions, undefined);
+  // The exact command for an administrator, in the log and as an event on the Node.
+  assert.match(vk.log(), new RegExp(`kubectl certificate approve ${pending.metadata?.name}`));
+  const events = await cluster.kubectl([
+    'get',
+    'events',
+    '-A',
+    '--field-selector',
+    `involvedObject.name=${vk.nodeName},reason=ServingCertificatePending`,
+    '-o',
+    'name',
+  ]);
+  assert.ok(events.stdout.trim(), `no ServingCertificatePending event: ${events.stderr}`);
+
+  const selfSigned = await presentedCertificate(vk.kubeletPort);
+  assert.equal(selfSigned.issuer, selfSigned.subject);
+  const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
+  assert.notEqual(logs.code, 0);
+  assert.match(logs.stderr, /x509: certificate signed by unknown authority/);
+});
+
+test('once an administrator approves it, the issued certificate is served and logs, exec and port-forward work', async () => {
+  approved.push(await vk.approveServingCertificate());
+  const served = await presentedCertificate(vk.kubeletPort);
+  assert.deepEqual(served.subject.split('\n').sort(), [`CN=system:node:${vk.nodeName}`, 'O=system:nodes']);
+  assert.ok(served.checkIssued(kubeletCA()), `issued by ${served.issuer}`);
+  assert.equal(served.checkIP('127.0.0.1'), '127.0.0.1');
+  assert.equal(served.checkHost(vk.nodeName), vk.nodeName);
+
+  const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
+  assert.equal(logs.code, 0, logs.stderr);
+  const exec = await cluster.kubectl(['-n', namespace, 'exec', 'app', '--', 'echo', 'issued']);
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.equal(exec.stdout, 'issued\n');
+
+  const forward = cluster.kubectlProcess(['-n', namespace, 'port-forward', 'pod/app', ':8080']);
+  try {
+    const port = Number(
+      await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.stdout)?.[1]),
+    );
+    const payload = randomBytes(64 * 1024);
+    const echoed = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const socket = connectTcp(port, '127.0.0.1', () => socket.end(payload));
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks)));
+      socket.on('error', reject);
+    });
+    assert.ok(echoed.equals(payload), `${echoed.length} bytes back`);
+  } finally {
+    forward.stop();
+  }
+});
+
+test('the certificate is renewed and swapped in live while an exec session stays open', async () => {
+  const before = await presentedCertificate(vk.kubeletPort);
+  const session = cluster.kubectlProcess(['-n', namespace, 'exec', '-i', 'app', '--', 'cat']);
+  try {
+    session.write('before renewal\n');
+    await waitFor('the echo before the renewal', () => session.stdout.includes('before renewal\n'));
+
+    // The renewal's request waits for approval too; the old certificate is served meanwhile.
+    approved.push(await vk.approveServingCertificate(approved));
+    const renewed = await presentedCertificate(vk.kubeletPort);
+    assert.notEqual(renewed.serialNumber, before.serialNumber);
+    assert.ok(!renewed.publicKey.equals(before.publicKey), 'a new key');
+    assert.ok(renewed.checkIssued(kubeletCA()));
+    assert.match(vk.log(), /renewed the serving certificate/);
+
+    // The session opened under the old certificate still works.
+    session.write('after renewal\n');
+    await waitFor('the echo after the renewal', () => session.stdout.includes('after renewal\n'));
+    assert.ok(session.running, session.stderr);
+  } finally {
+    session.stop();
+  }
+  const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
+  assert.equal(logs.code, 0, logs.stderr);
+});
+
+test('a restart reuses the certificate kept in --cert-dir: no new request, served at once', async () => {
+  const before = await presentedCertificate(vk.kubeletPort);
+  const exit = await vk.stop('SIGTERM');
+  assert.equal(exit.code, 0);
+  const requests = (await nodeRequests()).length;
+  // Without the short renewal point: the kept certificate is minutes from its renewal.
+  vk = await VirtualKubeletProcess.start(cluster, {
+    nodeName: vk.nodeName,
+    workDir: vk.workDir,
+    servingCertificate: false,
+    args: ['--cert-dir', certDir, '--serving-certificate-duration', '10m'],
+  });
+  const served = await presentedCertificate(vk.kubeletPort);
+  assert.equal(served.serialNumber, before.serialNumber);
+  assert.match(vk.log(), /serving the certificate kept in/);
+  const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.equal((await nodeRequests()).length, requests);
+});
