@@ -466,7 +466,7 @@ export class VirtualNode {
     this.resources.start(stop);
     const server = this.#kubeletServer;
     try {
-      if (server) {
+      if (server && !stop.aborted) {
         const port = await server.listen(o.kubeletPort ?? 10250, (o.kubeletApi || undefined)?.address);
         this.logger.info(`kubelet API on port ${port}`);
       }

@@ -175,15 +175,20 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
       elector.isLeader ? 1 : 0,
     );
   }
-  logger.info(
-    { node: config.nodeName, provider: config.provider, version: packageVersion() },
-    'starting virtual-kubelet',
-  );
+  // Announced once the provider is made (a bad provider config stays a one-line error), or before
+  // waiting to lead, since a standby may wait long.
+  const announce = () =>
+    logger.info(
+      { node: config.nodeName, provider: config.provider, version: packageVersion() },
+      'starting virtual-kubelet',
+    );
+  if (elector) announce();
   let startupTimer: NodeJS.Timeout | undefined;
   let startupFailed = false;
   try {
     if (await node.elect(controller.signal)) {
       await startLeading(node, metrics, controller.signal);
+      if (!elector) announce();
       if (config.startupTimeoutMs > 0) {
         startupTimer = setTimeout(() => {
           startupFailed = true;
@@ -245,6 +250,25 @@ async function startLeading(node: VirtualNode, metrics: VirtualKubeletMetrics, s
       'virtual_kubelet_kubelet_api_subject_access_reviews',
       'SubjectAccessReviews sent (cache misses)',
       () => kubeletServer.reviews.subjectAccessReviews,
+    );
+  }
+  const certificates = node.certificateRotation;
+  if (certificates) {
+    // The kubelet's certificate-manager metrics, under our prefix.
+    metrics.gauge(
+      'virtual_kubelet_certificate_manager_server_ttl_seconds',
+      'Seconds until the serving certificate expires (the self-signed one until the cluster issues one)',
+      () => Math.round((certificates.expiresAt.getTime() - Date.now()) / 1000),
+    );
+    metrics.gauge(
+      'virtual_kubelet_server_expiration_renew_errors',
+      'Failed attempts to obtain or renew the serving certificate through the CSR API',
+      () => certificates.stats.failures,
+    );
+    metrics.gauge(
+      'virtual_kubelet_serving_certificate_issued',
+      'Whether the served certificate was issued by the cluster (1) or is the self-signed fallback (0)',
+      () => (certificates.isIssued ? 1 : 0),
     );
   }
   metrics.gauge(

@@ -95,7 +95,7 @@ export class ServingCertificateRotation {
   }
 
   /** The current certificate's expiry. */
-  get expiresAt(): Date | undefined {
+  get expiresAt(): Date {
     return new Date(new X509Certificate(this.#current.cert).validTo);
   }
 

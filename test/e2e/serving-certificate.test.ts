@@ -12,9 +12,10 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { CertificateSigningRequests, Pods } from '../../src/kube/resources.ts';
@@ -49,9 +50,7 @@ before(async () => {
 after(async () => {
   await vk?.destroy();
   await cluster?.deleteNamespace(namespace);
-  for (const csr of (await nodeRequests().catch(() => [])) ?? []) {
-    await cluster.client.delete(CertificateSigningRequests, { name: csr.metadata?.name ?? '' }).catch(() => {});
-  }
+  if (vk) await deleteRequests(vk.nodeName);
 });
 
 function presentedCertificate(port: number): Promise<X509Certificate> {
@@ -66,12 +65,18 @@ function presentedCertificate(port: number): Promise<X509Certificate> {
   });
 }
 
-function nodeRequests(): Promise<CertificateSigningRequest[]> {
+function nodeRequests(nodeName = vk.nodeName): Promise<CertificateSigningRequest[]> {
   return cluster.client
     .list<CertificateSigningRequest>(CertificateSigningRequests, {
-      labelSelector: `virtual-kubelet.io/node=${vk.nodeName}`,
+      labelSelector: `virtual-kubelet.io/node=${nodeName}`,
     })
     .then((list) => list.items);
+}
+
+async function deleteRequests(nodeName: string): Promise<void> {
+  for (const csr of await nodeRequests(nodeName).catch(() => [])) {
+    await cluster.client.delete(CertificateSigningRequests, { name: csr.metadata?.name ?? '' }).catch(() => {});
+  }
 }
 
 const kubeletCA = () => new X509Certificate(readCA(cluster.info.pkiDir, 'kubelet-ca').certificate);
@@ -98,6 +103,7 @@ test('the node files a kubelet-serving request and, until it is approved, the AP
 
   const selfSigned = await presentedCertificate(vk.kubeletPort);
   assert.equal(selfSigned.issuer, selfSigned.subject);
+  assert.equal(await vk.metric('virtual_kubelet_serving_certificate_issued'), 0);
   const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
   assert.notEqual(logs.code, 0);
   assert.match(logs.stderr, /x509: certificate signed by unknown authority/);
@@ -110,6 +116,9 @@ test('once an administrator approves it, the issued certificate is served and lo
   assert.ok(served.checkIssued(kubeletCA()), `issued by ${served.issuer}`);
   assert.equal(served.checkIP('127.0.0.1'), '127.0.0.1');
   assert.equal(served.checkHost(vk.nodeName), vk.nodeName);
+  assert.equal(await vk.metric('virtual_kubelet_serving_certificate_issued'), 1);
+  const ttl = await vk.metric('virtual_kubelet_certificate_manager_server_ttl_seconds');
+  assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl} s`);
 
   const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
   assert.equal(logs.code, 0, logs.stderr);
@@ -180,4 +189,48 @@ test('a restart reuses the certificate kept in --cert-dir: no new request, serve
   const logs = await cluster.kubectl(['-n', namespace, 'logs', 'app']);
   assert.equal(logs.code, 0, logs.stderr);
   assert.equal((await nodeRequests()).length, requests);
+});
+
+test('--self-approve-serving-certificate approves the node’s own request only with the opt-in RBAC', async () => {
+  const optIn = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'deploy', 'rbac-self-approval.yaml');
+  const args = ['--self-approve-serving-certificate', '--serving-certificate-duration', '10m'];
+  // deploy/rbac.yaml alone does not allow it: the request waits for an administrator.
+  const denied = await VirtualKubeletProcess.start(cluster, { servingCertificate: false, args });
+  try {
+    await waitFor('the refused approval', () =>
+      /could not approve our own certificate signing request/.test(denied.log()),
+    );
+    assert.match(denied.log(), /kubectl certificate approve csr-/);
+    assert.doesNotMatch(denied.log(), /cluster-issued/);
+  } finally {
+    await denied.destroy();
+    await deleteRequests(denied.nodeName);
+  }
+  const applied = await cluster.kubectl(['apply', '-f', optIn]);
+  assert.equal(applied.code, 0, applied.stderr);
+  try {
+    await waitFor('the approval right', async () => {
+      const canI = await cluster.kubectl([
+        'auth',
+        'can-i',
+        'update',
+        'certificatesigningrequests.certificates.k8s.io',
+        '--subresource=approval',
+        '--as=system:serviceaccount:kube-system:virtual-kubelet',
+      ]);
+      return canI.stdout.trim() === 'yes';
+    });
+    const approving = await VirtualKubeletProcess.start(cluster, { servingCertificate: false, args });
+    try {
+      await waitFor('the self-issued certificate', () => /now serving the cluster-issued/.test(approving.log()));
+      assert.match(approving.log(), /approved our own certificate signing request/);
+      const served = await presentedCertificate(approving.kubeletPort);
+      assert.ok(served.checkIssued(kubeletCA()));
+    } finally {
+      await approving.destroy();
+      await deleteRequests(approving.nodeName);
+    }
+  } finally {
+    await cluster.kubectl(['delete', '-f', optIn]);
+  }
 });

@@ -27,8 +27,7 @@ import {
   type StatsSummary,
   type TerminalSize,
 } from '../../provider/index.ts';
-import { abortable } from '../../util/abortable.ts';
-import { sleep } from '../../util/sleep.ts';
+import { abortable, sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { LABEL_NAMESPACE, LABEL_NODE, LABEL_POD, LABEL_UID, podmanPodName } from './labels.ts';
 import { PodRuntime } from './pod-runtime.ts';
@@ -70,8 +69,6 @@ export class PodmanProvider implements Provider {
   constructor(options: PodmanProviderOptions) {
     this.#options = options;
     this.#backend = options.backend;
-    if (options.signal?.aborted) this.#stop.abort();
-    options.signal?.addEventListener('abort', () => this.close(), { once: true });
     this.#ready = this.#adoptExisting();
     void this.#eventLoop();
     const resync = setInterval(() => void this.#resyncAll(), RESYNC_MS);
@@ -84,6 +81,9 @@ export class PodmanProvider implements Provider {
         if (runtime.volumeDependencies().some((d) => d.kind === kind && d.name === name)) void runtime.refreshVolumes();
       }
     });
+    // A stop while the factory still waited for Podman: the loops just started end at once.
+    if (options.signal?.aborted) this.close();
+    else options.signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
   /** Stops background work: adoption and event loops, resyncs, each pod's supervision. The containers keep running. */
@@ -434,6 +434,7 @@ export class PodmanProvider implements Provider {
   async getPods(options: ProviderCallOptions): Promise<Pod[]> {
     // Podman may not answer for a long time (the adoption loop waits for it): the caller's stop wins.
     await abortable(this.#ready, options.signal);
+    options.signal.throwIfAborted();
     return [...[...this.#runtimes.values()].map((r) => ({ ...r.pod, status: r.status() })), ...this.#orphans.values()];
   }
 
