@@ -242,3 +242,29 @@ test('kube-apiserver frozen under a running leader; a second signal exits at onc
     signalProcess(apiserverPid, 'SIGCONT');
   }
 });
+
+test('a leader cut off from the API server past its renew deadline stops leading and exits 1', async () => {
+  const vk = await start({
+    args: ['--leader-elect', '--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s'],
+  });
+  await waitFor('a renewal or two', () => /acquired the leader lease/.test(vk.log()));
+  assert.ok(apiserverPid, 'the API server pid');
+  signalProcess(apiserverPid, 'SIGSTOP');
+  const frozen = Date.now();
+  try {
+    const exit = await Promise.race([
+      vk.exited,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000)),
+    ]);
+    const elapsed = Date.now() - frozen;
+    times.push(`lost lease → exit ${elapsed} ms after the freeze`);
+    assert.ok(exit, `still running 15 s after the freeze:\n${vk.log().slice(-3000)}`);
+    assert.equal(exit.code, 1);
+    // Within the renew deadline (3 s) and the bounded stop, before the 4 s lease could pass to a standby plus a margin.
+    assert.ok(elapsed < 3000 + DEADLINE_MS, `exited ${elapsed} ms after the freeze`);
+    assert.match(vk.log(), /lost the leader lease .*no renewal succeeded within the renew deadline/);
+    assert.match(vk.log(), /exiting so that another replica leads/);
+  } finally {
+    signalProcess(apiserverPid, 'SIGCONT');
+  }
+});
