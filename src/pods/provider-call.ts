@@ -29,11 +29,11 @@ export async function callProvider<T>(
     if (controller.signal.aborted) gaveUp();
     else controller.signal.addEventListener('abort', gaveUp, { once: true });
   });
-  const pending = (async () => call({ signal: controller.signal }))();
-  // Whichever loses the race must not surface as an unhandled rejection.
-  pending.catch(() => undefined);
   abandoned.catch(() => undefined);
   try {
+    const pending = call({ signal: controller.signal });
+    // The loser of the race must not surface as an unhandled rejection.
+    pending.catch(() => undefined);
     return await Promise.race([pending, abandoned]);
   } finally {
     controller.signal.removeEventListener('abort', gaveUp);
