@@ -180,6 +180,8 @@ export class VirtualNode {
   #kubeletServer: KubeletServer | undefined;
   #stopWatchingCertificate: (() => void) | undefined;
   #certificateRotation: ServingCertificateRotation | undefined;
+  /** Stops the rotation a standby started, when the leader's node needs other names. */
+  #earlyRotation: AbortController | undefined;
   readonly #elector: LeaderElector | undefined;
   /** Aborted when the node stops (the caller's signal, or `run` ends): the provider's `ProviderContext.signal`. */
   readonly #stopped = new AbortController();
@@ -243,6 +245,10 @@ export class VirtualNode {
    * `signal` aborts first. `run` calls it; call it yourself to act between winning and running.
    */
   elect(signal: AbortSignal): Promise<boolean> {
+    if (!this.#elected) {
+      this.#stopWith(signal);
+      this.#requestCertificateWhileStandingBy();
+    }
     this.#elected ??= this.#elector ? this.#elector.acquire(signal) : Promise.resolve(true);
     return this.#elected;
   }
@@ -261,6 +267,42 @@ export class VirtualNode {
 
   get kubeletServer(): KubeletServer | undefined {
     return this.#kubeletServer;
+  }
+
+  #makeCertificateRotation(
+    api: KubeletApiOptions,
+    names: string[],
+    events: EventRecorder | undefined,
+  ): ServingCertificateRotation {
+    const signing = api.certificateSigning || {};
+    return new ServingCertificateRotation({
+      client: this.client,
+      nodeName: this.options.nodeName,
+      names,
+      ...(signing.directory ? { directory: signing.directory } : {}),
+      ...(signing.expirationSeconds !== undefined ? { expirationSeconds: signing.expirationSeconds } : {}),
+      ...(signing.selfApprove ? { selfApprove: true } : {}),
+      ...(signing.renewAfterMs !== undefined ? { renewAfterMs: signing.renewAfterMs } : {}),
+      onCertificate: (pair) => this.#kubeletServer?.setKeyPair(pair),
+      ...(events ? { events } : {}),
+      logger: this.logger.child({ component: 'serving-certificate' }),
+    });
+  }
+
+  /**
+   * With leader election, a standby requests its serving certificate while it waits (a CSR is
+   * neither the Node nor a pod), so that after a failover the API server trusts the new leader at
+   * once instead of after another approval.
+   */
+  #requestCertificateWhileStandingBy(): void {
+    const api = this.options.kubeletApi;
+    if (!this.#elector || !api || (api.certificateFile && api.keyFile) || api.certificateSigning === false) return;
+    if (this.#certificateRotation) return;
+    // The addresses the node template publishes (a provider's configureNode may change them: then init starts over).
+    const names = [...new Set([this.options.internalIP ?? '127.0.0.1', this.options.nodeName])];
+    this.#certificateRotation = this.#makeCertificateRotation(api, names, undefined);
+    this.#earlyRotation = new AbortController();
+    void this.#certificateRotation.run(AbortSignal.any([this.#stopped.signal, this.#earlyRotation.signal]));
   }
 
   /**
@@ -283,19 +325,19 @@ export class VirtualNode {
       return pair;
     }
     if (api.certificateSigning !== false) {
-      const signing = api.certificateSigning ?? {};
-      this.#certificateRotation = new ServingCertificateRotation({
-        client: this.client,
-        nodeName: this.options.nodeName,
-        names: [...new Set([...addresses, this.options.nodeName])],
-        ...(signing.directory ? { directory: signing.directory } : {}),
-        ...(signing.expirationSeconds !== undefined ? { expirationSeconds: signing.expirationSeconds } : {}),
-        ...(signing.selfApprove ? { selfApprove: true } : {}),
-        ...(signing.renewAfterMs !== undefined ? { renewAfterMs: signing.renewAfterMs } : {}),
-        onCertificate: (pair) => this.#kubeletServer?.setKeyPair(pair),
-        ...(events ? { events } : {}),
-        logger: this.logger.child({ component: 'serving-certificate' }),
-      });
+      const names = [...new Set([...addresses, this.options.nodeName])];
+      const early = this.#certificateRotation;
+      if (early && sameNames(early.names, names)) {
+        // Requested while standing by: it may already be issued.
+        if (events) early.useEvents(events);
+        return early.current;
+      }
+      if (early) {
+        // The provider changed the node's addresses: the early request covers the wrong names.
+        this.#earlyRotation?.abort();
+        this.#earlyRotation = undefined;
+      }
+      this.#certificateRotation = this.#makeCertificateRotation(api, names, events);
       return this.#certificateRotation.current;
     }
     this.logger.warn(
@@ -473,7 +515,8 @@ export class VirtualNode {
       const running: Promise<void>[] = [
         podController.run(stop),
         ...(this.#eventRecorder ? [this.#eventRecorder.run(stop)] : []),
-        ...(this.#certificateRotation ? [this.#certificateRotation.run(stop)] : []),
+        // (A rotation a standby started runs on already, until the node stops.)
+        ...(this.#certificateRotation && !this.#earlyRotation ? [this.#certificateRotation.run(stop)] : []),
       ];
       // The node registers only once the pod controller knows the provider's pods, and then at
       // once as Ready: no NotReady flicker for the node lifecycle controller to taint.
@@ -512,4 +555,9 @@ export class VirtualNode {
       this.logger.warn({ err: String(error) }, 'the provider failed to close');
     }
   }
+}
+
+/** Whether two lists hold the same names, in any order. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name) => b.includes(name));
 }

@@ -58,7 +58,7 @@ export function rotationDeadline(notBefore: Date, notAfter: Date, random: () => 
 export class ServingCertificateRotation {
   readonly #options: ServingCertificateRotationOptions;
   readonly #logger: Logger;
-  readonly #events: EventRecorder;
+  #events: EventRecorder;
   #current: KeyMaterial;
   /** Whether `#current` was issued by the cluster (not the self-signed fallback). */
   #issued = false;
@@ -82,6 +82,16 @@ export class ServingCertificateRotation {
       // Until the cluster issues one, API servers that verify kubelets refuse this one.
       this.#current = selfSignedKeyPair(options.nodeName, [...options.names, 'localhost', '127.0.0.1']);
     }
+  }
+
+  /** The names the certificate covers. */
+  get names(): readonly string[] {
+    return this.#options.names;
+  }
+
+  /** Records events from now on (a standby's rotation gets the recorder once it leads). */
+  useEvents(events: EventRecorder): void {
+    this.#events = events;
   }
 
   /** The pair to serve now. */

@@ -18,7 +18,8 @@ import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { CertificateSigningRequests, Pods } from '../../src/kube/resources.ts';
+import { CertificateSigningRequests, Leases, Pods } from '../../src/kube/resources.ts';
+import { leaderLeaseName } from '../../src/virtual-node.ts';
 import { readCA } from '../../tools/kube/pki.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
@@ -232,5 +233,51 @@ test('--self-approve-serving-certificate approves the node’s own request only 
     }
   } finally {
     await cluster.kubectl(['delete', '-f', optIn]);
+  }
+});
+
+test('with --leader-elect a standby gets its certificate while it waits: after a failover the new leader is trusted at once', async () => {
+  const nodeName = `vk-csr-ha-${randomBytes(3).toString('hex')}`;
+  const workDir = mkdtempSync(join(tmpdir(), `${nodeName}-`));
+  const args = [
+    '--leader-elect',
+    '--leader-elect-lease-duration',
+    '4s',
+    '--leader-elect-renew-deadline',
+    '3s',
+    '--leader-elect-retry-period',
+    '1s',
+  ];
+  const options = { nodeName, workDir, servingCertificate: false, args };
+  const a = await VirtualKubeletProcess.start(cluster, { ...options, replica: 'a' });
+  const b = await VirtualKubeletProcess.start(cluster, { ...options, replica: 'b', waitReady: false });
+  try {
+    await a.approveServingCertificate();
+    await waitFor('b to stand by', () => /standing by/.test(b.log()));
+    await b.approveServingCertificate();
+    await cluster.client.create(Pods, {
+      metadata: { name: 'ha', namespace },
+      spec: { nodeName, containers: [{ name: 'main', image: 'registry.local/main:1' }] },
+    });
+    await waitFor(
+      'Running',
+      async () => (await cluster.client.get<Pod>(Pods, { namespace, name: 'ha' })).status?.phase === 'Running',
+    );
+    const requests = (await nodeRequests(nodeName)).length;
+    assert.equal(requests, 2);
+    assert.equal((await a.stop('SIGTERM')).code, 0);
+    await b.waitReady();
+    const served = await presentedCertificate(b.kubeletPort);
+    assert.ok(served.checkIssued(kubeletCA()), 'the new leader serves its issued certificate');
+    const logs = await cluster.kubectl(['-n', namespace, 'logs', 'ha']);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal((await nodeRequests(nodeName)).length, requests, 'no request after the failover');
+  } finally {
+    await a.destroy();
+    await b.destroy();
+    await deleteRequests(nodeName);
+    await cluster.client
+      .delete(Leases, { namespace: 'kube-system', name: leaderLeaseName(nodeName) })
+      .catch(() => undefined);
   }
 });
