@@ -30,6 +30,7 @@ export { KubeClient, type KubeClientOptions, type PatchType, requestChannel, typ
 export { KubeEventRecorder } from './kube/events.ts';
 export { Informer, type InformerHandlers, type InformerOptions, type ListWatchClient } from './kube/informer.ts';
 export { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
+export { type LeaderElectionOptions, LeaderElector, type LeadershipEnd } from './kube/leader-election.ts';
 export { ResourceCache, type ResourceCacheOptions } from './kube/resource-cache.ts';
 export * as resourceTypes from './kube/resources.ts';
 export { TokenBucket } from './kube/token-bucket.ts';
@@ -53,4 +54,12 @@ export * from './provider/index.ts';
 // The reference provider.
 export { MockProvider } from './providers/mock/index.ts';
 // Wiring for the common case, and the controllers for everything else.
-export { type KubeletApiOptions, VirtualNode, type VirtualNodeOptions } from './virtual-node.ts';
+export {
+  type CertificateSigningOptions,
+  type KubeletApiOptions,
+  type LeaderElectionSettings,
+  LeadershipLostError,
+  leaderLeaseName,
+  VirtualNode,
+  type VirtualNodeOptions,
+} from './virtual-node.ts';

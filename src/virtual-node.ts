@@ -7,12 +7,14 @@
  * await node.run(AbortSignal.timeout(…));   // or a signal aborted on SIGTERM
  * ```
  */
-import { X509Certificate } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Node, Taint } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import { KubeClient } from './kube/client.ts';
 import { type EventRecorder, KubeEventRecorder, noEvents } from './kube/events.ts';
 import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
+import { LeaderElector } from './kube/leader-election.ts';
 import { ResourceCache } from './kube/resource-cache.ts';
 import type { WorkQueueMetrics } from './kube/work-queue.ts';
 import { Authenticator } from './kubelet-api/auth/authenticator.ts';
@@ -25,6 +27,7 @@ import {
   selfSignedKeyPair,
   watchKeyPair,
 } from './kubelet-api/serving-certificate.ts';
+import { ServingCertificateRotation } from './kubelet-api/serving-certificate-rotation.ts';
 import { silentLogger } from './log.ts';
 import { NodeController } from './node/node-controller.ts';
 import { nodeTemplate } from './node/node-template.ts';
@@ -95,15 +98,64 @@ export interface VirtualNodeOptions {
   configureNode?: (node: Node) => void;
   /** The kubelet HTTPS API (logs, exec, port-forward, stats); `false` to run without it. Default off. */
   kubeletApi?: KubeletApiOptions | false;
+  /**
+   * Run as one of several replicas for the same node: only the holder of a Lease runs the
+   * controllers and serves the kubelet API; the others wait to take over.
+   */
+  leaderElection?: LeaderElectionSettings;
+}
+
+/** `--leader-elect` and its flags (client-go's names and defaults). */
+export interface LeaderElectionSettings {
+  /** Namespace of the Lease. Default `kube-system`. */
+  namespace?: string;
+  /** Name of the Lease. Default `virtual-kubelet-<node>`. */
+  leaseName?: string;
+  /** This replica's identity. Default `<hostname>_<random uuid>`. */
+  identity?: string;
+  /** Defaults 15 s, 10 s and 2 s. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/** The Lease a node's replicas compete for, unless configured otherwise. */
+export function leaderLeaseName(nodeName: string): string {
+  return `virtual-kubelet-${nodeName}`;
+}
+
+/** Thrown by `run` when this replica stopped leading without being asked to (a standby may lead now). */
+export class LeadershipLostError extends Error {
+  override name = 'LeadershipLostError';
+}
+
+/** How the serving certificate is requested from the cluster and renewed. */
+export interface CertificateSigningOptions {
+  /** Keep the issued certificate and key here (`--cert-dir`), so a restart reuses them. */
+  directory?: string;
+  /** Requested lifetime in seconds (CSR `expirationSeconds`, at least 600). Default: the signer's. */
+  expirationSeconds?: number;
+  /** Approve our own requests (needs RBAC `approve` on the kubelet-serving signer). */
+  selfApprove?: boolean;
+  /** Renew this long after a certificate arrives instead of at 70–90 % of its lifetime (tests). */
+  renewAfterMs?: number;
 }
 
 /** Options of the kubelet API server. */
 export interface KubeletApiOptions {
   /** Listen address. Default all interfaces. */
   address?: string;
-  /** Serving certificate and key files (reloaded when they change); without them a self-signed pair. */
+  /**
+   * Serving certificate and key files (reloaded when they change). Without them the certificate is
+   * requested from the cluster (see `certificateSigning`).
+   */
   certificateFile?: string;
   keyFile?: string;
+  /**
+   * Without certificate files: request the serving certificate through the CSR API and renew it
+   * (the default), or `false` to serve a self-signed one.
+   */
+  certificateSigning?: CertificateSigningOptions | false;
   /** CA file that verifies client certificates (the API server's kubelet client certificate). */
   clientCAFile?: string;
   /** Let requests without credentials in. Dangerous: anyone who reaches the port can exec. */
@@ -127,8 +179,13 @@ export class VirtualNode {
   #eventRecorder: KubeEventRecorder | undefined;
   #kubeletServer: KubeletServer | undefined;
   #stopWatchingCertificate: (() => void) | undefined;
-  /** Aborted when `run` ends: the provider's `ProviderContext.signal`. */
+  #certificateRotation: ServingCertificateRotation | undefined;
+  /** Stops the rotation a standby started, when the leader's node needs other names. */
+  #earlyRotation: AbortController | undefined;
+  readonly #elector: LeaderElector | undefined;
+  /** Aborted when the node stops (the caller's signal, or `run` ends): the provider's `ProviderContext.signal`. */
   readonly #stopped = new AbortController();
+  #elected: Promise<boolean> | undefined;
   #resolveReady: () => void = () => {};
   /** Resolves when the node is registered and Ready and the pod controller runs. */
   readonly ready: Promise<void>;
@@ -153,6 +210,47 @@ export class VirtualNode {
     this.ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
+    const election = options.leaderElection;
+    if (election) {
+      this.#elector = new LeaderElector({
+        client: this.client,
+        namespace: election.namespace ?? 'kube-system',
+        name: election.leaseName ?? leaderLeaseName(options.nodeName),
+        identity: election.identity ?? `${hostname()}_${randomUUID()}`,
+        ...(election.leaseDurationMs !== undefined ? { leaseDurationMs: election.leaseDurationMs } : {}),
+        ...(election.renewDeadlineMs !== undefined ? { renewDeadlineMs: election.renewDeadlineMs } : {}),
+        ...(election.retryPeriodMs !== undefined ? { retryPeriodMs: election.retryPeriodMs } : {}),
+        logger: this.logger.child({ component: 'leader-election' }),
+      });
+    }
+  }
+
+  /** The leader election, when this node runs as one of several replicas. */
+  get leaderElector(): LeaderElector | undefined {
+    return this.#elector;
+  }
+
+  /** The CSR-based serving certificate, when no certificate files were given. */
+  get certificateRotation(): ServingCertificateRotation | undefined {
+    return this.#certificateRotation;
+  }
+
+  #stopWith(signal: AbortSignal): void {
+    if (signal.aborted) this.#stopped.abort();
+    else signal.addEventListener('abort', () => this.#stopped.abort(), { once: true });
+  }
+
+  /**
+   * Waits until this replica leads (at once without leader election). Resolves false when
+   * `signal` aborts first. `run` calls it; call it yourself to act between winning and running.
+   */
+  elect(signal: AbortSignal): Promise<boolean> {
+    if (!this.#elected) {
+      this.#stopWith(signal);
+      this.#requestCertificateWhileStandingBy();
+    }
+    this.#elected ??= this.#elector ? this.#elector.acquire(signal) : Promise.resolve(true);
+    return this.#elected;
   }
 
   get nodeController(): NodeController | undefined {
@@ -171,8 +269,47 @@ export class VirtualNode {
     return this.#kubeletServer;
   }
 
-  /** The serving certificate: from files, or self-signed for the node's addresses (with a warning). */
-  #servingKeyPair(api: KubeletApiOptions, node: Node): KeyMaterial {
+  #makeCertificateRotation(
+    api: KubeletApiOptions,
+    names: string[],
+    events: EventRecorder | undefined,
+  ): ServingCertificateRotation {
+    const signing = api.certificateSigning || {};
+    return new ServingCertificateRotation({
+      client: this.client,
+      nodeName: this.options.nodeName,
+      names,
+      ...(signing.directory ? { directory: signing.directory } : {}),
+      ...(signing.expirationSeconds !== undefined ? { expirationSeconds: signing.expirationSeconds } : {}),
+      ...(signing.selfApprove ? { selfApprove: true } : {}),
+      ...(signing.renewAfterMs !== undefined ? { renewAfterMs: signing.renewAfterMs } : {}),
+      onCertificate: (pair) => this.#kubeletServer?.setKeyPair(pair),
+      ...(events ? { events } : {}),
+      logger: this.logger.child({ component: 'serving-certificate' }),
+    });
+  }
+
+  /**
+   * With leader election, a standby requests its serving certificate while it waits (a CSR is
+   * neither the Node nor a pod), so that after a failover the API server trusts the new leader at
+   * once instead of after another approval.
+   */
+  #requestCertificateWhileStandingBy(): void {
+    const api = this.options.kubeletApi;
+    if (!this.#elector || !api || (api.certificateFile && api.keyFile) || api.certificateSigning === false) return;
+    if (this.#certificateRotation) return;
+    // The addresses the node template publishes (a provider's configureNode may change them: then init starts over).
+    const names = [...new Set([this.options.internalIP ?? '127.0.0.1', this.options.nodeName])];
+    this.#certificateRotation = this.#makeCertificateRotation(api, names, undefined);
+    this.#earlyRotation = new AbortController();
+    void this.#certificateRotation.run(AbortSignal.any([this.#stopped.signal, this.#earlyRotation.signal]));
+  }
+
+  /**
+   * The serving certificate: from files; else requested from the cluster (serving a self-signed
+   * one until it is issued); else, when requests are off, self-signed (with a warning).
+   */
+  #servingKeyPair(api: KubeletApiOptions, node: Node, events: EventRecorder | undefined): KeyMaterial {
     const addresses = (node.status?.addresses ?? []).map((a) => a.address);
     if (api.certificateFile && api.keyFile) {
       const pair = readKeyPair(api.certificateFile, api.keyFile);
@@ -187,16 +324,36 @@ export class VirtualNode {
       }
       return pair;
     }
+    if (api.certificateSigning !== false) {
+      const names = [...new Set([...addresses, this.options.nodeName])];
+      const early = this.#certificateRotation;
+      if (early && sameNames(early.names, names)) {
+        // Requested while standing by: it may already be issued.
+        if (events) early.useEvents(events);
+        return early.current;
+      }
+      if (early) {
+        // The provider changed the node's addresses: the early request covers the wrong names.
+        this.#earlyRotation?.abort();
+        this.#earlyRotation = undefined;
+      }
+      this.#certificateRotation = this.#makeCertificateRotation(api, names, events);
+      return this.#certificateRotation.current;
+    }
     this.logger.warn(
-      'no serving certificate given (APISERVER_CERT_LOCATION/APISERVER_KEY_LOCATION): using a self-signed one; ' +
+      'serving a self-signed certificate (no --tls-cert-file, and certificate requests are off): ' +
         'an API server that verifies kubelets (--kubelet-certificate-authority) will refuse it',
     );
     return selfSignedKeyPair(this.options.nodeName, [...addresses, this.options.nodeName, 'localhost', '127.0.0.1']);
   }
 
-  /** Makes the provider (if a factory was given) and the controllers; `run` calls it. */
-  async init(): Promise<void> {
+  /**
+   * Makes the provider (if a factory was given) and the controllers; `run` calls it. `signal`
+   * (the one later given to `run`) stops a provider that is still starting.
+   */
+  async init(signal?: AbortSignal): Promise<void> {
     if (this.#podController) return;
+    if (signal) this.#stopWith(signal);
     const o = this.options;
     const internalIP = o.internalIP ?? '127.0.0.1';
     const operatingSystem = o.operatingSystem ?? 'linux';
@@ -290,7 +447,7 @@ export class VirtualNode {
         provider,
         getPod: (namespace, name) => podController.pod(namespace, name),
         listPods: () => podController.pods(),
-        keyPair: this.#servingKeyPair(api, node),
+        keyPair: this.#servingKeyPair(api, node, events),
         ...(clientCA ? { clientCA } : {}),
         authenticator: new Authenticator({
           client: this.client,
@@ -321,43 +478,71 @@ export class VirtualNode {
   /**
    * Runs until `signal` aborts: the pod controller first (it must know the provider's pods before
    * the node advertises itself Ready), then the node controller. The provider's pods keep running
-   * after the signal.
+   * after the signal. With leader election it first waits to lead, and stops (throwing
+   * {@link LeadershipLostError}) if it loses the lease; on a clean stop it releases the lease for a
+   * standby to take over at once.
    */
   async run(signal: AbortSignal): Promise<void> {
-    await this.init();
+    this.#stopWith(signal);
+    if (!(await this.elect(signal))) {
+      await this.client.close();
+      return;
+    }
+    await this.init(signal);
     const o = this.options;
     const nodeController = this.#nodeController as NodeController;
     const podController = this.#podController as PodController;
-    this.resources.start(signal);
-    const server = this.#kubeletServer;
-    if (server) {
-      const port = await server.listen(o.kubeletPort ?? 10250, (o.kubeletApi || undefined)?.address);
-      this.logger.info(`kubelet API on port ${port}`);
-    }
-    const running: Promise<void>[] = [
-      podController.run(signal),
-      ...(this.#eventRecorder ? [this.#eventRecorder.run(signal)] : []),
-    ];
-    // The node registers only once the pod controller knows the provider's pods, and then at
-    // once as Ready: no NotReady flicker for the node lifecycle controller to taint.
-    const started = abortable(podController.ready, signal).then(async () => {
-      if (signal.aborted) return;
-      const node = nodeController.run(signal);
-      await Promise.race([nodeController.ready, node]);
-      if (!signal.aborted) {
-        this.logger.info(`node ${this.options.nodeName} is ready`);
-        this.#resolveReady();
-      }
-      await node;
+    // Everything that only the leader may do stops on `stop`: the caller's signal, or a lost lease.
+    const stopController = new AbortController();
+    const stop = stopController.signal;
+    const onAbort = () => stopController.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) stopController.abort(signal.reason);
+    const elector = this.#elector;
+    let lostLeadership = false;
+    const leading = elector?.lead(stop).then((end) => {
+      if (end !== 'lost') return;
+      lostLeadership = true;
+      stopController.abort(new LeadershipLostError(`lost the leader lease ${elector.lease}`));
     });
+    this.resources.start(stop);
+    const server = this.#kubeletServer;
     try {
+      if (server && !stop.aborted) {
+        const port = await server.listen(o.kubeletPort ?? 10250, (o.kubeletApi || undefined)?.address);
+        this.logger.info(`kubelet API on port ${port}`);
+      }
+      const running: Promise<void>[] = [
+        podController.run(stop),
+        ...(this.#eventRecorder ? [this.#eventRecorder.run(stop)] : []),
+        // (A rotation a standby started runs on already, until the node stops.)
+        ...(this.#certificateRotation && !this.#earlyRotation ? [this.#certificateRotation.run(stop)] : []),
+      ];
+      // The node registers only once the pod controller knows the provider's pods, and then at
+      // once as Ready: no NotReady flicker for the node lifecycle controller to taint.
+      const started = abortable(podController.ready, stop).then(async () => {
+        if (stop.aborted) return;
+        const node = nodeController.run(stop);
+        await Promise.race([nodeController.ready, node]);
+        if (!stop.aborted) {
+          this.logger.info(`node ${this.options.nodeName} is ready`);
+          this.#resolveReady();
+        }
+        await node;
+      });
       await Promise.all([...running, started]);
     } finally {
+      stopController.abort();
+      signal.removeEventListener('abort', onAbort);
       this.#stopWatchingCertificate?.();
       this.#stopped.abort();
       await Promise.all([server?.close(), this.#closeProvider()]);
+      // Released only once the controllers and the provider have stopped, as client-go requires.
+      await leading;
+      if (elector && !lostLeadership) await elector.release();
       await this.client.close();
     }
+    if (lostLeadership) throw new LeadershipLostError(`lost the leader lease ${elector?.lease}`);
   }
 
   /** The provider's last word, bounded: a provider stuck on an unreachable backend must not hold up the exit. */
@@ -370,4 +555,9 @@ export class VirtualNode {
       this.logger.warn({ err: String(error) }, 'the provider failed to close');
     }
   }
+}
+
+/** Whether two lists hold the same names, in any order. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name) => b.includes(name));
 }

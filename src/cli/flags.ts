@@ -78,6 +78,28 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   'tls-cert-file': { kind: 'string', help: 'kubelet API serving certificate (env APISERVER_CERT_LOCATION)' },
   'tls-private-key-file': { kind: 'string', help: 'its private key (env APISERVER_KEY_LOCATION)' },
+  'rotate-server-certificates': {
+    kind: 'boolean',
+    help: 'without --tls-cert-file, request the serving certificate from the cluster (CSR API, signer kubernetes.io/kubelet-serving) and renew it; =false serves a self-signed one',
+    defaultText: 'true',
+  },
+  'cert-dir': {
+    kind: 'string',
+    help: 'directory that keeps the requested serving certificate across restarts (default: none, request again at each start)',
+  },
+  'self-approve-serving-certificate': {
+    kind: 'boolean',
+    help: 'approve our own serving certificate requests (needs deploy/rbac-self-approval.yaml; see the README for the risk)',
+  },
+  'serving-certificate-duration': {
+    kind: 'duration',
+    help: "lifetime to request for the serving certificate (at least 10m; default: the signer's)",
+  },
+  'serving-certificate-renew-after': {
+    kind: 'duration',
+    help: 'testing: renew this long after a certificate arrives instead of at 70-90% of its lifetime',
+    hidden: true,
+  },
   'client-ca-file': { kind: 'string', help: 'CA that verifies client certificates (env APISERVER_CA_CERT_LOCATION)' },
   'anonymous-auth': { kind: 'boolean', help: 'let unauthenticated requests reach the kubelet API (dangerous)' },
   'kubelet-api-address': { kind: 'string', help: 'listen address of the kubelet API (default all interfaces)' },
@@ -92,6 +114,30 @@ export const FLAGS: Record<string, FlagSpec> = {
     defaultText: '4h0m0s',
   },
   'stream-creation-timeout': { kind: 'duration', help: 'time allowed to set up a stream', defaultText: '30s' },
+  'leader-elect': {
+    kind: 'boolean',
+    help: 'run as one of several replicas of this node: only the holder of a Lease runs the node, the others stand by',
+  },
+  'leader-elect-lease-duration': {
+    kind: 'duration',
+    help: 'how long a standby waits after the last renewal before it takes over',
+    defaultText: '15s',
+  },
+  'leader-elect-renew-deadline': {
+    kind: 'duration',
+    help: 'the leader stops when it could not renew for this long',
+    defaultText: '10s',
+  },
+  'leader-elect-retry-period': {
+    kind: 'duration',
+    help: 'how often the leader renews and a standby retries',
+    defaultText: '2s',
+  },
+  'leader-elect-resource-namespace': {
+    kind: 'string',
+    help: 'namespace of the leader Lease (named virtual-kubelet-<node>)',
+    defaultText: 'kube-system',
+  },
   'enable-node-lease': { kind: 'boolean', help: 'ignored: leases are always on', hidden: true },
   namespace: { kind: 'string', help: 'ignored: all namespaces are served', hidden: true },
   'trace-exporter': { kind: 'string', help: 'ignored: tracing is not implemented', hidden: true },
@@ -133,6 +179,15 @@ export interface CliConfig {
   internalIP: string | undefined;
   servingCertificate: string | undefined;
   servingKey: string | undefined;
+  /** Request the serving certificate through the CSR API when no files are given. */
+  rotateServerCertificates: boolean;
+  certDir: string | undefined;
+  selfApproveServingCertificate: boolean;
+  servingCertificateDurationSeconds: number | undefined;
+  servingCertificateRenewAfterMs: number | undefined;
+  leaderElection:
+    | { namespace: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number }
+    | undefined;
   clientCA: string | undefined;
   anonymousAuth: boolean;
   kubeletApiAddress: string | undefined;
@@ -145,13 +200,17 @@ export interface CliConfig {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
 
-/** pflag accepts `--flag=true|false` for booleans; node's parseArgs does not. */
-function normaliseBooleans(args: string[]): string[] {
+/**
+ * pflag accepts `--flag=true|false` for booleans; node's parseArgs does not. An explicit false is
+ * remembered in `explicitFalse`, for the flags that default to true.
+ */
+function normaliseBooleans(args: string[], explicitFalse: Set<string>): string[] {
   const out: string[] = [];
   for (const arg of args) {
     const match = /^--([\w-]+)=(true|false)$/.exec(arg);
     if (match && FLAGS[match[1] as string]?.kind === 'boolean') {
       if (match[2] === 'true') out.push(`--${match[1]}`);
+      else explicitFalse.add(match[1] as string);
       continue;
     }
     out.push(arg);
@@ -200,7 +259,8 @@ function durationFlag(name: string, value: string): number {
 /** Parses argv (without the node and script paths) and the environment into a validated config. */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliConfig {
   const ignored: string[] = [];
-  const args = normaliseBooleans(dropKlogFlags(argv, ignored));
+  const explicitFalse = new Set<string>();
+  const args = normaliseBooleans(dropKlogFlags(argv, ignored), explicitFalse);
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([name, spec]) => [
       name,
@@ -284,6 +344,43 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     );
   }
 
+  const durationOption = (name: string) => {
+    const text = str(name);
+    return text === undefined ? undefined : durationFlag(name, text);
+  };
+  const certificateDuration = durationOption('serving-certificate-duration');
+  if (certificateDuration !== undefined && certificateDuration < 600_000) {
+    throw new ConfigError('--serving-certificate-duration must be at least 10m (the CSR API minimum)');
+  }
+
+  let leaderElection: CliConfig['leaderElection'];
+  if (values['leader-elect']) {
+    const leaseDurationMs = durationFlag('leader-elect-lease-duration', str('leader-elect-lease-duration') ?? '15s');
+    const renewDeadlineMs = durationFlag('leader-elect-renew-deadline', str('leader-elect-renew-deadline') ?? '10s');
+    const retryPeriodMs = durationFlag('leader-elect-retry-period', str('leader-elect-retry-period') ?? '2s');
+    // client-go's own checks (NewLeaderElector), and whole seconds for the Lease.
+    if (leaseDurationMs < 1000 || leaseDurationMs % 1000 !== 0) {
+      throw new ConfigError('--leader-elect-lease-duration must be a whole number of seconds, at least 1s');
+    }
+    if (leaseDurationMs <= renewDeadlineMs) {
+      throw new ConfigError('--leader-elect-lease-duration must be longer than --leader-elect-renew-deadline');
+    }
+    if (renewDeadlineMs <= retryPeriodMs * 1.2) {
+      throw new ConfigError('--leader-elect-renew-deadline must be longer than 1.2 × --leader-elect-retry-period');
+    }
+    if (retryPeriodMs <= 0) throw new ConfigError('--leader-elect-retry-period must be positive');
+    const namespace = str('leader-elect-resource-namespace') || 'kube-system';
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+      throw new ConfigError(`--leader-elect-resource-namespace must be a namespace name, got "${namespace}"`);
+    }
+    leaderElection = {
+      namespace,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+    };
+  }
+
   return {
     command,
     nodeName: str('nodename') || env.DEFAULT_NODE_NAME || 'virtual-kubelet',
@@ -314,6 +411,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     internalIP: env.VKUBELET_POD_IP || undefined,
     servingCertificate: cert,
     servingKey: key,
+    rotateServerCertificates: !explicitFalse.has('rotate-server-certificates'),
+    certDir: str('cert-dir') || undefined,
+    selfApproveServingCertificate: Boolean(values['self-approve-serving-certificate']),
+    servingCertificateDurationSeconds:
+      certificateDuration === undefined ? undefined : Math.round(certificateDuration / 1000),
+    servingCertificateRenewAfterMs: durationOption('serving-certificate-renew-after'),
+    leaderElection,
     clientCA: str('client-ca-file') || env.APISERVER_CA_CERT_LOCATION || undefined,
     anonymousAuth: Boolean(values['anonymous-auth']),
     kubeletApiAddress: str('kubelet-api-address') || undefined,

@@ -11,7 +11,7 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VirtualKubeletMetrics } from '../metrics/metrics.ts';
 import { builtinProviders } from '../providers/index.ts';
-import { VirtualNode } from '../virtual-node.ts';
+import { LeadershipLostError, VirtualNode } from '../virtual-node.ts';
 import { type CliConfig, parseCli, usage } from './flags.ts';
 import { loadProviderFactory } from './provider-loader.ts';
 
@@ -24,6 +24,9 @@ export function packageVersion(): string {
     return '0.0.0';
   }
 }
+
+/** How long a stop may take after the first SIGTERM/SIGINT before the process exits regardless. */
+const SHUTDOWN_DEADLINE_MS = 4_500;
 
 /** The first non-internal IPv4 address, the default node InternalIP when VKUBELET_POD_IP is unset. */
 function primaryAddress(): string {
@@ -91,10 +94,18 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     signals++;
     if (signals > 1) {
       logger.warn(`second ${signal}: exiting now`);
+      logger.flush?.();
       process.exit(1);
     }
     logger.info(`${signal} received: stopping (pods keep running in the provider)`);
     controller.abort();
+    // Every part stops on the signal, and calls to an unreachable API server or backend are cut
+    // short; should something still hang, the process must not outlive what a supervisor allows.
+    setTimeout(() => {
+      logger.error(`still not stopped ${SHUTDOWN_DEADLINE_MS / 1000}s after ${signal}: exiting now`);
+      logger.flush?.();
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -129,14 +140,85 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
       ...(config.kubeletApiAddress ? { address: config.kubeletApiAddress } : {}),
       ...(config.servingCertificate ? { certificateFile: config.servingCertificate } : {}),
       ...(config.servingKey ? { keyFile: config.servingKey } : {}),
+      certificateSigning: config.rotateServerCertificates && {
+        ...(config.certDir ? { directory: config.certDir } : {}),
+        ...(config.servingCertificateDurationSeconds !== undefined
+          ? { expirationSeconds: config.servingCertificateDurationSeconds }
+          : {}),
+        selfApprove: config.selfApproveServingCertificate,
+        ...(config.servingCertificateRenewAfterMs !== undefined
+          ? { renewAfterMs: config.servingCertificateRenewAfterMs }
+          : {}),
+      },
       ...(config.clientCA ? { clientCAFile: config.clientCA } : {}),
       allowAnonymous: config.anonymousAuth,
       streamIdleTimeoutMs: config.streamIdleTimeoutMs,
       streamCreationTimeoutMs: config.streamCreationTimeoutMs,
       metrics: () => metrics.registry.metrics(),
     },
+    ...(config.leaderElection
+      ? {
+          leaderElection: {
+            namespace: config.leaderElection.namespace,
+            leaseDurationMs: config.leaderElection.leaseDurationMs,
+            renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+            retryPeriodMs: config.leaderElection.retryPeriodMs,
+          },
+        }
+      : {}),
   });
-  await node.init();
+  // Served from the start: a standby is healthy, and its metrics say it stands by.
+  const server = await listen(config.metricsAddr, metrics, logger);
+  const elector = node.leaderElector;
+  if (elector) {
+    metrics.gauge('leader_election_master_status', 'Whether this replica leads (1) or stands by (0)', () =>
+      elector.isLeader ? 1 : 0,
+    );
+  }
+  // Announced once the provider is made (a bad provider config stays a one-line error), or before
+  // waiting to lead, since a standby may wait long.
+  const announce = () =>
+    logger.info(
+      { node: config.nodeName, provider: config.provider, version: packageVersion() },
+      'starting virtual-kubelet',
+    );
+  if (elector) announce();
+  let startupTimer: NodeJS.Timeout | undefined;
+  let startupFailed = false;
+  try {
+    if (await node.elect(controller.signal)) {
+      await startLeading(node, metrics, controller.signal);
+      if (!elector) announce();
+      if (config.startupTimeoutMs > 0) {
+        startupTimer = setTimeout(() => {
+          startupFailed = true;
+          logger.error(`the node was not ready within --startup-timeout ${config.startupTimeoutMs / 1000}s`);
+          controller.abort();
+        }, config.startupTimeoutMs);
+        void node.ready.then(() => clearTimeout(startupTimer));
+      }
+    }
+    await node.run(controller.signal);
+  } catch (error) {
+    if (!(error instanceof LeadershipLostError)) throw error;
+    // As kube-controller-manager does: exit, and let the supervisor start a new standby.
+    logger.error(`${error.message}: exiting so that another replica leads`);
+    return 1;
+  } finally {
+    clearTimeout(startupTimer);
+    server?.close();
+    server?.closeAllConnections();
+    metrics.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  logger.info('stopped');
+  return startupFailed ? 1 : 0;
+}
+
+/** Makes the provider and controllers of the node this replica now leads, and publishes their metrics. */
+async function startLeading(node: VirtualNode, metrics: VirtualKubeletMetrics, signal: AbortSignal): Promise<void> {
+  await node.init(signal);
   if (node.podController) {
     metrics.watchQueues([node.podController.queue, node.podController.statusQueue]);
     const pods = node.podController;
@@ -170,39 +252,30 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
       () => kubeletServer.reviews.subjectAccessReviews,
     );
   }
+  const certificates = node.certificateRotation;
+  if (certificates) {
+    // The kubelet's certificate-manager metrics, under our prefix.
+    metrics.gauge(
+      'virtual_kubelet_certificate_manager_server_ttl_seconds',
+      'Seconds until the serving certificate expires (the self-signed one until the cluster issues one)',
+      () => Math.round((certificates.expiresAt.getTime() - Date.now()) / 1000),
+    );
+    metrics.gauge(
+      'virtual_kubelet_server_expiration_renew_errors',
+      'Failed attempts to obtain or renew the serving certificate through the CSR API',
+      () => certificates.stats.failures,
+    );
+    metrics.gauge(
+      'virtual_kubelet_serving_certificate_issued',
+      'Whether the served certificate was issued by the cluster (1) or is the self-signed fallback (0)',
+      () => (certificates.isIssued ? 1 : 0),
+    );
+  }
   metrics.gauge(
     'virtual_kubelet_kube_client_throttled_requests',
     'API requests waiting for the client rate limiter',
     () => node.client.throttled,
   );
-  const server = await listen(config.metricsAddr, metrics, logger);
-
-  let startupTimer: NodeJS.Timeout | undefined;
-  let startupFailed = false;
-  if (config.startupTimeoutMs > 0) {
-    startupTimer = setTimeout(() => {
-      startupFailed = true;
-      logger.error(`the node was not ready within --startup-timeout ${config.startupTimeoutMs / 1000}s`);
-      controller.abort();
-    }, config.startupTimeoutMs);
-    void node.ready.then(() => clearTimeout(startupTimer));
-  }
-  logger.info(
-    { node: config.nodeName, provider: config.provider, version: packageVersion() },
-    'starting virtual-kubelet',
-  );
-  try {
-    await node.run(controller.signal);
-  } finally {
-    clearTimeout(startupTimer);
-    server?.close();
-    server?.closeAllConnections();
-    metrics.close();
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
-  logger.info('stopped');
-  return startupFailed ? 1 : 0;
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */

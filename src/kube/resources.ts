@@ -5,6 +5,7 @@
  * RFC 3339 strings), never through model classes, so a list of ten thousand pods costs one
  * `JSON.parse` and no conversion.
  */
+import type { CertificateSigningRequest } from 'kubernetes-types/certificates/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type {
   ConfigMap,
@@ -66,6 +67,13 @@ export const Services = resourceType<Service>('', 'v1', 'services', 'Service', t
 export const ServiceAccounts = resourceType<ServiceAccount>('', 'v1', 'serviceaccounts', 'ServiceAccount', true);
 export const Events = resourceType<Event>('', 'v1', 'events', 'Event', true);
 export const Leases = resourceType<Lease>('coordination.k8s.io', 'v1', 'leases', 'Lease', true);
+export const CertificateSigningRequests = resourceType<CertificateSigningRequest>(
+  'certificates.k8s.io',
+  'v1',
+  'certificatesigningrequests',
+  'CertificateSigningRequest',
+  false,
+);
 
 /** Where one object, or a collection, lives. */
 export interface ObjectLocation {

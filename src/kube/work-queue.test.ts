@@ -126,3 +126,13 @@ test('ten thousand keys go through with bounded bookkeeping', async () => {
   controller.abort();
   await running;
 });
+
+test('a run whose signal aborted before it began returns at once', async () => {
+  const queue = new WorkQueue({ name: 't' });
+  const run = queue.run({ workers: 2, signal: AbortSignal.abort(), handler: async () => undefined });
+  const outcome = await Promise.race([
+    run.then(() => 'returned'),
+    new Promise((resolve) => setTimeout(() => resolve('still running'), 1000)),
+  ]);
+  assert.equal(outcome, 'returned');
+});

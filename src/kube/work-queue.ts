@@ -264,7 +264,9 @@ export class WorkQueue {
   }): Promise<void> {
     const { signal } = options;
     const stop = () => this.shutDown();
-    signal.addEventListener('abort', stop, { once: true });
+    // A signal aborted before the run began (a stop during start-up) fires no event any more.
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
     const worker = async () => {
       for (let key = await this.#next(); key !== undefined; key = await this.#next()) {
         const started = performance.now();

@@ -221,6 +221,7 @@ export class PodController {
     await abortable(this.#informer.synced, signal);
     if (signal.aborted) return;
     await this.#reconcileAtStart(signal);
+    if (signal.aborted) return;
     this.#resolveReady();
     this.#logger.info({ pods: this.#informer.size }, 'pod controller ready');
     await Promise.all([
@@ -271,6 +272,7 @@ export class PodController {
     try {
       providerPods = await this.#callProvider(signal, (o) => this.#pods.getPods(o));
     } catch (error) {
+      if (signal.aborted) return;
       this.#logger.warn({ err: errorMessage(error) }, 'could not list the provider pods at start; adopting none');
       return;
     }

@@ -52,6 +52,27 @@ test('bad flags exit 2 with one line naming the problem', async () => {
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
     /kubeconfig .*absent does not exist/,
   );
+  assertUsageError(
+    await run(['--provider', 'mock', '--serving-certificate-duration', '5m']),
+    /--serving-certificate-duration must be at least 10m/,
+  );
+  const elect = ['--provider', 'mock', '--leader-elect'];
+  assertUsageError(
+    await run([...elect, '--leader-elect-lease-duration', '8s']),
+    /--leader-elect-lease-duration must be longer than --leader-elect-renew-deadline/,
+  );
+  assertUsageError(
+    await run([...elect, '--leader-elect-renew-deadline', '2s']),
+    /--leader-elect-renew-deadline must be longer than 1.2 × --leader-elect-retry-period/,
+  );
+  assertUsageError(
+    await run([...elect, '--leader-elect-lease-duration', '15500ms']),
+    /--leader-elect-lease-duration must be a whole number of seconds/,
+  );
+  assertUsageError(
+    await run([...elect, '--leader-elect-resource-namespace', 'Kube_System']),
+    /--leader-elect-resource-namespace must be a namespace name, got "Kube_System"/,
+  );
 });
 
 test('a malformed provider config exits 2 with one line naming the file and the problem', async () => {

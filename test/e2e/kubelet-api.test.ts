@@ -278,14 +278,18 @@ test('a rotated serving certificate is picked up without a restart', async () =>
   assert.equal(logs.code, 0, logs.stderr);
 });
 
-test('without certificate files the node serves a self-signed certificate for its addresses, and says so', async () => {
-  const bare = await VirtualKubeletProcess.start(cluster, { servingCertificate: false });
+test('with certificate requests off and no files the node serves a self-signed certificate for its addresses, and says so', async () => {
+  const bare = await VirtualKubeletProcess.start(cluster, {
+    servingCertificate: false,
+    args: ['--rotate-server-certificates=false'],
+  });
   try {
     const certificate = await presentedCertificate(bare.kubeletPort);
     assert.equal(certificate.issuer, certificate.subject);
     assert.equal(certificate.checkIP('127.0.0.1'), '127.0.0.1');
     assert.equal(certificate.checkHost(bare.nodeName), bare.nodeName);
-    assert.match(bare.log(), /no serving certificate given .*self-signed/);
+    assert.match(bare.log(), /serving a self-signed certificate .*will refuse it/);
+    assert.doesNotMatch(bare.log(), /kubectl certificate approve/);
   } finally {
     await bare.destroy();
   }

@@ -32,7 +32,10 @@ let namespace: string;
 before(async () => {
   cluster = await testCluster();
   namespace = await cluster.createNamespace('top');
-  vk = await VirtualKubeletProcess.start(cluster);
+  // The node's certificate comes through the CSR API (approved as an administrator would), and
+  // metrics-server verifies it against the cluster's kubelet CA: no --kubelet-insecure-tls.
+  vk = await VirtualKubeletProcess.start(cluster, { servingCertificate: false });
+  await vk.approveServingCertificate();
   for (const name of ['web', 'worker']) {
     await cluster.client.create(Pods, {
       metadata: { name, namespace },

@@ -38,6 +38,16 @@ export class KubectlProcess {
     });
   }
 
+  /** Sends `text` to its stdin (an interactive `kubectl exec -i`). */
+  write(text: string): void {
+    this.#child.stdin?.write(text);
+  }
+
+  /** Whether it is still running. */
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
   stop(): void {
     this.#child.kill();
   }

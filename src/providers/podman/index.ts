@@ -21,15 +21,18 @@ export const createPodmanProvider: ProviderFactory = async (context) => {
   // now, with an explanation, rather than on the first pod. An unreachable service is not fatal:
   // the node starts NotReady and becomes Ready when Podman answers.
   try {
-    await client.ping();
+    await client.ping(context.signal);
     await client.checkRuntime({
       container: {
         runtime: config.runtime,
         rlimits: containerRlimits(config.ulimits),
       },
+      signal: context.signal,
     });
   } catch (error) {
-    if (isPodmanUnavailable(error)) {
+    if (context.signal.aborted) {
+      // Stopped while the check ran: the provider made below stops its loops at once.
+    } else if (isPodmanUnavailable(error)) {
       context.logger.warn(
         { err: errorMessage(error) },
         `podman is not reachable at ${config.url}; the node stays NotReady until it is`,
@@ -47,5 +50,6 @@ export const createPodmanProvider: ProviderFactory = async (context) => {
     resources: context.resources,
     events: context.events,
     logger: context.logger.child({ component: 'podman' }),
+    signal: context.signal,
   });
 };

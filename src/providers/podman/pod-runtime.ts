@@ -757,6 +757,16 @@ export class PodRuntime {
     await this.#supervising?.catch(() => undefined);
   }
 
+  /**
+   * Stops supervising (restarts, probes, token refreshes) without touching the containers: the
+   * virtual kubelet is stopping, and the pod keeps running for the next one to adopt.
+   */
+  detach(): void {
+    this.#controller.abort();
+    for (const c of this.#containers.values()) this.#stopProbes(c);
+    this.#volumes.stop();
+  }
+
   /** Removes the Podman pod, its containers and the pod's files. */
   async remove(): Promise<void> {
     this.#controller.abort();

@@ -27,7 +27,7 @@ import {
   type StatsSummary,
   type TerminalSize,
 } from '../../provider/index.ts';
-import { sleep } from '../../util/sleep.ts';
+import { abortable, sleep } from '../../util/sleep.ts';
 import type { PodmanConfig } from './config.ts';
 import { LABEL_NAMESPACE, LABEL_NODE, LABEL_POD, LABEL_UID, podmanPodName } from './labels.ts';
 import { PodRuntime } from './pod-runtime.ts';
@@ -43,6 +43,8 @@ export interface PodmanProviderOptions {
   resources: ResourceCache;
   events: EventRecorder;
   logger: Logger;
+  /** Aborted when the node stops: background work ends (as with {@link PodmanProvider.close}). */
+  signal?: AbortSignal;
 }
 
 /** How often every running container is re-read, in case an event was missed. */
@@ -79,11 +81,15 @@ export class PodmanProvider implements Provider {
         if (runtime.volumeDependencies().some((d) => d.kind === kind && d.name === name)) void runtime.refreshVolumes();
       }
     });
+    // A stop while the factory still waited for Podman: the loops just started end at once.
+    if (options.signal?.aborted) this.close();
+    else options.signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
-  /** Stops background work (tests). The containers keep running. */
+  /** Stops background work: adoption and event loops, resyncs, each pod's supervision. The containers keep running. */
   close(): void {
     this.#stop.abort();
+    for (const runtime of this.#runtimes.values()) runtime.detach();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -425,8 +431,10 @@ export class PodmanProvider implements Provider {
     return this.#runtimes.get(`${namespace}/${name}`)?.status();
   }
 
-  async getPods(_options: ProviderCallOptions): Promise<Pod[]> {
-    await this.#ready;
+  async getPods(options: ProviderCallOptions): Promise<Pod[]> {
+    // Podman may not answer for a long time (the adoption loop waits for it): the caller's stop wins.
+    await abortable(this.#ready, options.signal);
+    options.signal.throwIfAborted();
     return [...[...this.#runtimes.values()].map((r) => ({ ...r.pod, status: r.status() })), ...this.#orphans.values()];
   }
 

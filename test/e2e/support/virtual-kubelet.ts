@@ -96,9 +96,16 @@ export interface StartOptions {
   cli?: string | undefined;
   /**
    * Serve the kubelet API with a certificate signed by the cluster's kubelet CA (which the API
-   * server verifies) and verify clients against the cluster CA. Default true.
+   * server verifies). Default true; false starts without certificate files, so the node requests
+   * its certificate through the CSR API ({@link VirtualKubeletProcess.approveServingCertificate}).
+   * Clients are verified against the cluster CA either way.
    */
   servingCertificate?: boolean;
+  /**
+   * One of several processes for the same node sharing `workDir` (leader election): each replica
+   * has its own log and kubelet port.
+   */
+  replica?: string;
 }
 
 /** Writes a serving certificate for the node (127.0.0.1 and its name), signed by the harness's kubelet CA. */
@@ -130,6 +137,7 @@ export class VirtualKubeletProcess {
   /** Where the kubelet API listens (127.0.0.1). */
   readonly kubeletPort: number;
 
+  readonly #logPath: string;
   readonly #logOffset: number;
 
   private constructor(
@@ -138,10 +146,12 @@ export class VirtualKubeletProcess {
     workDir: string,
     child: ChildProcess,
     kubeletPort: number,
+    logPath: string,
     logOffset: number,
   ) {
     this.#cluster = cluster;
     this.kubeletPort = kubeletPort;
+    this.#logPath = logPath;
     this.#logOffset = logOffset;
     this.nodeName = nodeName;
     this.workDir = workDir;
@@ -169,20 +179,20 @@ export class VirtualKubeletProcess {
       writeFileSync(configPath, JSON.stringify({ [nodeName]: entry }));
     }
     const kubeconfig = options.kubeconfig ?? (await virtualKubeletKubeconfig(cluster));
-    const tlsEnv: NodeJS.ProcessEnv = {};
+    const tlsEnv: NodeJS.ProcessEnv = { APISERVER_CA_CERT_LOCATION: join(cluster.info.pkiDir, 'ca.crt') };
     if (options.servingCertificate !== false) {
       const serving = existsSync(join(workDir, 'serving.crt'))
         ? { cert: join(workDir, 'serving.crt'), key: join(workDir, 'serving.key') }
         : issueServingCertificate(cluster, nodeName, workDir);
       tlsEnv.APISERVER_CERT_LOCATION = serving.cert;
       tlsEnv.APISERVER_KEY_LOCATION = serving.key;
-      tlsEnv.APISERVER_CA_CERT_LOCATION = join(cluster.info.pkiDir, 'ca.crt');
     }
     // A restart in the same work directory keeps its port, as a real kubelet keeps 10250.
-    const portFile = join(workDir, 'kubelet-port');
+    const suffix = options.replica ? `-${options.replica}` : '';
+    const portFile = join(workDir, `kubelet-port${suffix}`);
     const kubeletPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : await freePort();
     writeFileSync(portFile, String(kubeletPort));
-    const logPath = join(workDir, 'virtual-kubelet.log');
+    const logPath = join(workDir, `virtual-kubelet${suffix}.log`);
     const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
     const log = openSync(logPath, 'a');
     const child = spawn(
@@ -218,14 +228,14 @@ export class VirtualKubeletProcess {
       },
     );
     closeSync(log);
-    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort, logOffset);
+    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort, logPath, logOffset);
     if (options.waitReady !== false) await vk.waitReady();
     return vk;
   }
 
   /** This process's log so far (a restart in the same work directory appends to the same file). */
   log(): string {
-    return readFileSync(join(this.workDir, 'virtual-kubelet.log')).subarray(this.#logOffset).toString('utf8');
+    return readFileSync(this.#logPath).subarray(this.#logOffset).toString('utf8');
   }
 
   /** Waits until the API shows the node Ready=True. */
@@ -285,6 +295,31 @@ export class VirtualKubeletProcess {
     const path = join(this.workDir, 'state.json');
     if (!existsSync(path)) return [];
     return JSON.parse(readFileSync(path, 'utf8')) as Pod[];
+  }
+
+  /**
+   * Approves the node's pending serving-certificate request as an administrator would
+   * (`kubectl certificate approve`, the command the node logs) and waits until the node serves
+   * the issued certificate. Returns the request's name. `after` skips requests already approved.
+   */
+  async approveServingCertificate(after: readonly string[] = []): Promise<string> {
+    const name = await waitFor(
+      `a pending certificate signing request of node ${this.nodeName}`,
+      () => {
+        const logged = [...this.log().matchAll(/kubectl certificate approve (csr-[a-z0-9]+)/g)].map((m) => m[1]);
+        return logged.find((csr) => csr && !after.includes(csr));
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const served = (this.log().match(/serving certificate \(serial/g) ?? []).length;
+    const approved = await this.#cluster.kubectl(['certificate', 'approve', name]);
+    if (approved.code !== 0) throw new Error(`kubectl certificate approve ${name}: ${approved.stderr}`);
+    await waitFor(
+      `node ${this.nodeName} to serve the certificate of ${name}`,
+      () => (this.log().match(/serving certificate \(serial/g) ?? []).length > served,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    return name;
   }
 
   /** Sends a signal and waits for the exit. */
