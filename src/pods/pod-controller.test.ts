@@ -136,11 +136,26 @@ test('a pod bound to the node is created once, written Running once, and the ech
     written?.status?.conditions?.map((c) => `${c.type}=${c.status}`),
     ['PodScheduled=True', 'PodReadyToStartContainers=True', 'Initialized=True', 'ContainersReady=True', 'Ready=True'],
   );
-  // The echo arrives, is looked at by the status manager, and writes nothing more.
-  await until(() => (h.worked.get('pod-status') ?? 0) >= 2, 'the echo examined');
+  // The echo arrives, is looked at, and writes nothing more.
+  await until(() => h.controller.pod('default', 'web')?.status?.phase === 'Running', 'the echo in the cache');
+  await until(() => h.controller.queue.length === 0 && h.controller.statusQueue.length === 0, 'queues drained');
   assert.equal(calls(h.mock, 'createPod', 'web'), 1);
   assert.equal(statusPatches(h.api, 'web'), 1);
-  assert.equal(h.worked.get('pods'), 1, 'only the add went through the provider-bound sync queue');
+  // A status-only update of a pod the provider is up to date with (what an echo is) skips the
+  // provider-bound sync queue and goes to the status manager.
+  const syncs = h.worked.get('pods') ?? 0;
+  const looks = h.worked.get('pod-status') ?? 0;
+  await h.api.patch(
+    Pods,
+    { namespace: 'default', name: 'web', subresource: 'status' },
+    {
+      status: { conditions: [{ type: 'example.com/Checked', status: 'True' }] },
+    },
+    'strategic',
+  );
+  await until(() => (h.worked.get('pod-status') ?? 0) > looks, 'the update looked at');
+  assert.equal(h.worked.get('pods') ?? 0, syncs, 'no provider-bound sync for a status-only update');
+  assert.equal(statusPatches(h.api, 'web'), 2, 'only the other writer’s patch');
   assert.deepEqual(
     h.events.map((e) => e.reason),
     ['ProviderCreateSuccess'],
