@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { kubeconfigDocument } from '../../../src/kube/kubeconfig.ts';
 import { Nodes } from '../../../src/kube/resources.ts';
-import type { MockCall } from '../../../src/providers/mock/index.ts';
+import { type MockCall, readMockState } from '../../../src/providers/mock/index.ts';
 import { issueCertificate } from '../../../src/tls/x509.ts';
 import { readCA } from '../../../tools/kube/pki.ts';
 import { freePort } from '../../../tools/kube/processes.ts';
@@ -292,9 +292,7 @@ export class VirtualKubeletProcess {
 
   /** The pods the mock provider holds (from its state file). */
   providerPods(): Pod[] {
-    const path = join(this.workDir, 'state.json');
-    if (!existsSync(path)) return [];
-    return JSON.parse(readFileSync(path, 'utf8')) as Pod[];
+    return [...readMockState(join(this.workDir, 'state.json')).values()];
   }
 
   /**
