@@ -101,6 +101,27 @@ test('auth matrix: anonymous 401, token without nodes/proxy 403, with it 200, th
   assert.equal(await vk.metric('virtual_kubelet_kubelet_api_subject_access_reviews'), accessReviews);
 });
 
+test('probes get /healthz on the health port without credentials; the kubelet API tells strangers nothing', async () => {
+  const health = (path: string) => fetch(`http://127.0.0.1:${vk.healthzPort}${path}`);
+  const healthz = await health('/healthz');
+  assert.equal(healthz.status, 200);
+  assert.equal(await healthz.text(), 'ok');
+  assert.equal((await health('/readyz')).status, 200);
+  // The health port serves health only: nothing of the kubelet API is reachable through it.
+  assert.equal((await health(`/containerLogs/${namespace}/app/main`)).status, 404);
+  assert.equal((await health('/pods')).status, 404);
+
+  // Unknown paths answer like known ones until the caller is authenticated (the kubelet's order).
+  for (const path of ['/configz', '/debug/pprof/', '/no/such/route', '/healthz', '/pods']) {
+    const anonymous = await kubeletRequest(cluster, vk.kubeletPort, path);
+    assert.equal(anonymous.status, 401, path);
+    assert.equal(anonymous.body, 'Unauthorized: no client certificate or bearer token\n', path);
+  }
+  const admin = apiserverClientCertificate(cluster);
+  assert.equal((await kubeletRequest(cluster, vk.kubeletPort, '/configz', admin)).status, 404);
+  assert.equal((await kubeletRequest(cluster, vk.kubeletPort, '/debug/pprof/', admin)).status, 404);
+});
+
 test('an unauthenticated upgrade is refused before any protocol switch', async () => {
   await assert.rejects(
     openSpdyExec(cluster, vk.kubeletPort, { namespace, pod: 'app', container: 'main', command: ['echo', 'x'] }, {}),

@@ -136,6 +136,8 @@ export class VirtualKubeletProcess {
 
   /** Where the kubelet API listens (127.0.0.1). */
   readonly kubeletPort: number;
+  /** Where the unauthenticated health endpoints listen (127.0.0.1). */
+  readonly healthzPort: number;
 
   readonly #logPath: string;
   readonly #logOffset: number;
@@ -147,11 +149,13 @@ export class VirtualKubeletProcess {
     child: ChildProcess,
     kubeletPort: number,
     logPath: string,
+    healthzPort: number,
     logOffset: number,
   ) {
     this.#cluster = cluster;
     this.kubeletPort = kubeletPort;
     this.#logPath = logPath;
+    this.healthzPort = healthzPort;
     this.#logOffset = logOffset;
     this.nodeName = nodeName;
     this.workDir = workDir;
@@ -192,6 +196,7 @@ export class VirtualKubeletProcess {
     const portFile = join(workDir, `kubelet-port${suffix}`);
     const kubeletPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : await freePort();
     writeFileSync(portFile, String(kubeletPort));
+    const healthzPort = await freePort();
     const logPath = join(workDir, `virtual-kubelet${suffix}.log`);
     const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
     const log = openSync(logPath, 'a');
@@ -210,6 +215,8 @@ export class VirtualKubeletProcess {
         kubeconfig,
         '--metrics-addr',
         '127.0.0.1:0',
+        '--healthz-port',
+        String(healthzPort),
         '--log-level',
         'debug',
         '--log-format',
@@ -228,7 +235,16 @@ export class VirtualKubeletProcess {
       },
     );
     closeSync(log);
-    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort, logPath, logOffset);
+    const vk = new VirtualKubeletProcess(
+      cluster,
+      nodeName,
+      workDir,
+      child,
+      kubeletPort,
+      logPath,
+      healthzPort,
+      logOffset,
+    );
     if (options.waitReady !== false) await vk.waitReady();
     return vk;
   }
