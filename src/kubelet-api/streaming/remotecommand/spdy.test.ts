@@ -266,8 +266,10 @@ test('the handler is not called when the client does not open every stream in ti
     return 0;
   });
   const client = await spdyClient(t, server.port, ['v4.channel.k8s.io']);
-  await openStreams(client, ['error', 'stdin']);
-  await once(client.connection, 'close');
+  const closed = once(client.connection, 'close');
+  // On a loaded machine the 50 ms may pass before both streams are open: refused streams are fine too.
+  await openStreams(client, ['error', 'stdin']).catch(() => {});
+  await closed;
   await Promise.all(server.sessions);
   assert.equal(called, false);
 });

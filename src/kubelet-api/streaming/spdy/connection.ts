@@ -11,6 +11,15 @@
  *   socket (head-of-line, as in spdystream, whose frame handlers block on a slow reader), and
  *   writers wait while the socket's buffer is full.
  * - PINGs from the peer are echoed unchanged; GOAWAY from the peer ends the session.
+ * - DATA for a stream that does not exist (never opened, reset, finished) is dropped, as
+ *   spdystream drops it.
+ *
+ * What one session holds is bounded whatever the peer sends: DATA passes through in pieces as
+ * it arrives (never a whole 16 MiB frame; for an unknown stream, nothing at all); at most one
+ * control frame is buffered (1 MiB + 4 KiB, for a header block of at most `maxHeaderBlockSize`);
+ * reading pauses while a stream's reader is behind, while a header block inflates, and while
+ * more than {@link MAX_QUEUED_CONTROL_FRAMES} of our control frames wait for a peer that does not
+ * read; and at most `maxConcurrentStreams` streams are open.
  *
  * The same class serves both ends (`role`), so tests and benchmarks can drive the server with
  * a client built on the same frames.
@@ -46,6 +55,14 @@ export const DEFAULT_DATA_FRAME_SIZE = 32 * 1024;
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 /** Default time a closing connection waits for its last frames to leave and the peer to hang up. */
 export const DEFAULT_CLOSE_TIMEOUT = 10_000;
+
+/** Bytes a control frame may have beyond its largest header block: fields and deflate's framing. */
+const CONTROL_FRAME_OVERHEAD = 4096;
+/**
+ * Control frames we may have queued, unsent, before reading from the peer pauses: our answers to
+ * its frames (PING echoes, RST_STREAMs) pile up only when it sends without reading.
+ */
+export const MAX_QUEUED_CONTROL_FRAMES = 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -337,10 +354,15 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#decompressor = new HeaderDecompressor({
       maxBlockSize: options.maxHeaderBlockSize ?? DEFAULT_MAX_HEADER_BLOCK_SIZE,
     });
+    const maxHeaderBlockSize = options.maxHeaderBlockSize ?? DEFAULT_MAX_HEADER_BLOCK_SIZE;
     this.#parser = new FrameParser(
       (frame) => this.#onFrame(frame),
       (error) => this.#protocolError(error),
-      { maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE },
+      {
+        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        // A compressed block is at most a little larger than the inflated block it makes.
+        maxControlFrameSize: maxHeaderBlockSize + CONTROL_FRAME_OVERHEAD,
+      },
     );
 
     const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
@@ -357,6 +379,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     finished(socket, () => this.#finalize());
     if (options.head && options.head.length > 0) this.#onSocketData(options.head);
     if (!socket.destroyed) socket.resume();
+  }
+
+  /** Bytes of the peer's held by the frame parser: part of a frame header or of one control frame. */
+  get bufferedBytes(): number {
+    return this.#parser.bufferedBytes;
   }
 
   /** Streams currently open (not yet closed in both directions or reset). */
@@ -629,6 +656,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   #queueControl(bytes: Buffer): void {
     this.#control.push({ bytes });
+    if (this.#control.length > MAX_QUEUED_CONTROL_FRAMES) this.#updateFlow();
     this.#schedulePump();
   }
 
@@ -729,6 +757,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     } finally {
       socket.uncork();
     }
+    if (this.#paused) this.#updateFlow();
     if (wrote) this.#idleTimer?.refresh();
     for (const callback of written) callback();
   }
@@ -941,9 +970,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#shutdown({ finalFrame: null });
   }
 
-  /** Pauses the socket while a reader is behind or a header block is inflating. */
+  /** Pauses the socket while a reader is behind, a header block is inflating, or the peer does not read our frames. */
   #updateFlow(): void {
-    const pause = (this.#congested.size > 0 || this.#inflating) && this.#state !== 'closed';
+    const pause =
+      (this.#congested.size > 0 || this.#inflating || this.#control.length > MAX_QUEUED_CONTROL_FRAMES) &&
+      this.#state !== 'closed';
     if (pause === this.#paused) return;
     this.#paused = pause;
     if (pause) this.#socket.pause();
