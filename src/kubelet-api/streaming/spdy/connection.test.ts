@@ -13,6 +13,7 @@ import {
   encodeFrame,
   encodeHeaderBlock,
   FLAG_FIN,
+  FLAG_UNIDIRECTIONAL,
   FrameParser,
   RstStatus,
   type SpdyFrame,
@@ -628,6 +629,22 @@ test('a peer that sends without reading our answers makes the session stop readi
   theirs.resume();
   await waitUntil(() => echoes === pings, `all ${pings} PINGs echoed (${echoes} so far)`);
   assert.equal(ours.isPaused(), false);
+});
+
+test('writing to a stream the peer opened unidirectional closes that stream, never an error', async (t) => {
+  const { server, peer, errors } = await serverWithRawPeer(t);
+  const opened = once(server, 'stream') as Promise<[SpdyStream]>;
+  await peer.synStream(1, { streamtype: 'stdout' }, FLAG_UNIDIRECTIONAL);
+  const [stream] = await opened;
+  const streamErrors: Error[] = [];
+  stream.on('error', (error) => streamErrors.push(error));
+  stream.write('not allowed');
+  await once(stream, 'close');
+  assert.deepEqual(streamErrors, []);
+  await peer.waitForFrame(isReset(1, RstStatus.CANCEL), 'RST_STREAM for the stream');
+  peer.send(encodeFrame({ type: 'PING', id: 1 }));
+  await peer.waitForFrame(isPing(1), 'the session goes on');
+  assert.deepEqual(errors, []);
 });
 
 test('a bad stream ID is refused with RST_STREAM and the session goes on', async (t) => {

@@ -156,14 +156,15 @@ export class SpdyStream extends Duplex {
   #io: SpdyStreamIo;
 
   /** Created by {@link SpdyConnection}. */
-  constructor(id: number, headers: SpdyHeaders, io: SpdyStreamIo, writable: boolean) {
+  constructor(id: number, headers: SpdyHeaders, io: SpdyStreamIo, endWritable: boolean) {
     super({ allowHalfOpen: true });
     this.id = id;
     this.headers = headers;
     this.#io = io;
-    // A side that may not send (we opened with FIN, or the peer opened it unidirectional)
-    // starts ended; its _final finds FIN already accounted for and sends nothing.
-    if (!writable) this.end();
+    // A stream we opened with FIN starts ended; its _final finds FIN already accounted for and
+    // sends nothing. One the peer opened unidirectional is not ended: a write to it would be an
+    // 'error' the peer caused, so it destroys the stream instead, like a write to a closed stream.
+    if (endWritable) this.end();
   }
 
   /** The first value of a header (names are lowercase), or undefined. */
@@ -535,7 +536,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       destroyed: () => this.#onStreamDestroyed(record),
       resetStatus: () => record.resetStatus,
     };
-    record.stream = new SpdyStream(id, headers, io, writable);
+    record.stream = new SpdyStream(id, headers, io, local && !writable);
     this.#streams.set(id, record);
     return record;
   }
@@ -823,7 +824,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#decompressor.decompress(frame.headerBlock).then(
       (block) => {
         this.#inflating = false;
-        if (this.#readingStopped || this.#state === 'closed') return;
+        if (this.#readingStopped || this.#state === 'closed') {
+          // Read on, if only to see the peer hang up.
+          this.#updateFlow();
+          return;
+        }
         try {
           this.#onHeaderBlock(frame, block);
           while (!this.#inflating && this.#inbox.length > 0 && !this.#readingStopped) {
@@ -841,6 +846,9 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       },
       (error: unknown) => {
         this.#inflating = false;
+        // The socket was paused for the inflation: resume, so the peer's hang-up ends the session
+        // at once instead of at the close timeout.
+        this.#updateFlow();
         const cause = error instanceof Error ? error : new Error(String(error));
         this.#protocolError(
           cause instanceof SpdyProtocolError ? cause : new SpdyProtocolError(cause.message, { cause }),
