@@ -21,6 +21,28 @@ export class HttpError extends VirtualKubeletError {
   }
 }
 
+/**
+ * The path and query of a request target, taken as the client sent them: `new URL` with a base
+ * would read `//x` as a host, fail on `//`, fold `..` segments and turn `\` into `/`, so the path
+ * authorized and routed would not be the path requested. The absolute form (`https://host/path`)
+ * is read as a URL; a malformed one is a 400.
+ */
+export function requestTarget(raw: string): { pathname: string; searchParams: URLSearchParams } {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new HttpError(400, `malformed request target "${raw.slice(0, 200)}"`);
+    }
+    return { pathname: url.pathname, searchParams: url.searchParams };
+  }
+  const query = raw.indexOf('?');
+  return query < 0
+    ? { pathname: raw || '/', searchParams: new URLSearchParams() }
+    : { pathname: raw.slice(0, query) || '/', searchParams: new URLSearchParams(raw.slice(query + 1)) };
+}
+
 /** Maps a path and method to a route, or throws HttpError: 400 for a malformed %-escape, 404 for anything unknown. */
 export function matchRoute(method: string, pathname: string): Route {
   const parts = pathname

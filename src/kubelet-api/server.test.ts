@@ -99,6 +99,10 @@ test('an authenticated caller learns which paths exist', async () => {
   assert.deepEqual(await get('/healthz', true), { status: 200, body: 'ok' });
   assert.equal((await get('/configz', true)).status, 404);
   assert.equal((await get('/%zz', true)).status, 400);
+  // The path as sent: not read as a host, not folded.
+  assert.equal((await get('//', true)).status, 404);
+  assert.equal((await get('/healthz/../pods', true)).status, 404);
+  assert.deepEqual(await get('//healthz', true), { status: 200, body: 'ok' });
   assert.equal(await upgrade('/debug/pprof/', true), 404);
   assert.equal(await upgrade('/exec/ns/pod/c?command=ls', true), 404);
 });

@@ -31,7 +31,7 @@ import type { Provider } from '../provider/contracts.ts';
 import type { Authenticator, UserInfo } from './auth/authenticator.ts';
 import { type Authorizer, nodeRequestAttributes } from './auth/authorizer.ts';
 import { parseLogOptions } from './logs.ts';
-import { HttpError, matchRoute, type Route } from './routes.ts';
+import { HttpError, matchRoute, type Route, requestTarget } from './routes.ts';
 import type { KeyMaterial } from './serving-certificate.ts';
 import { onlyCpuAndMemory, renderResourceMetrics } from './stats.ts';
 import { parsePortForwardPorts, servePortForward } from './streaming/portforward/index.ts';
@@ -198,7 +198,7 @@ export class KubeletServer {
     const controller = new AbortController();
     response.on('close', () => controller.abort());
     try {
-      const url = new URL(request.url ?? '/', 'https://kubelet');
+      const url = requestTarget(request.url ?? '/');
       // Who asks comes before what exists: an unauthenticated caller learns nothing about routes.
       await this.#authorize(request, url.pathname);
       const route = matchRoute(request.method ?? 'GET', url.pathname);
@@ -285,7 +285,7 @@ export class KubeletServer {
     socket.on('error', () => socket.destroy());
     socket.pause();
     try {
-      const url = new URL(request.url ?? '/', 'https://kubelet');
+      const url = requestTarget(request.url ?? '/');
       await this.#authorize(request, url.pathname);
       const route = matchRoute(request.method ?? 'GET', url.pathname);
       if (route.kind !== 'exec' && route.kind !== 'attach' && route.kind !== 'portforward') {
