@@ -9,6 +9,9 @@
  * own typed error carrying a message — never a TypeError, a RangeError or a hang.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import fc from 'fast-check';
 
@@ -127,5 +130,15 @@ export const splits = (whole: Buffer): fc.Arbitrary<Buffer[]> =>
     for (let i = 1; i < points.length; i++) chunks.push(whole.subarray(points[i - 1], points[i]));
     return chunks;
   });
+
+/**
+ * A directory for the files of file-reading parsers, in memory when the machine has /dev/shm
+ * (writing tens of thousands of files to disk would be most of the time); removed after the test.
+ */
+export function scratchDir(t: TestContext, prefix: string): string {
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export { fc };
