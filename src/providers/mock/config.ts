@@ -55,6 +55,7 @@ export function loadMockConfig(path: string | undefined, nodeName: string): Mock
   } catch (error) {
     const what = (error as NodeJS.ErrnoException).code ? 'cannot be read' : 'is not valid JSON';
     // JSON.parse quotes the text around the mistake, control characters and all: escape them, to keep one line.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     const message = errorMessage(error).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
     throw new ConfigError(`provider config ${path} ${what}: ${message}`);
   }
