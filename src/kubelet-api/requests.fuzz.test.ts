@@ -202,8 +202,9 @@ test('fuzz: whole requests to a live server get a kubelet status and one line, n
     'kubelet API live requests',
     requests,
     async ([m, p, q]) => {
-      // What an HTTP client can put on the wire: Node refuses to send other characters raw.
-      const sendable = p.replace(/[^\u0021-\u00ff]/gu, (c) =>
+      // %-encoded beyond printable ASCII, as clients send paths (raw bytes there are a parse error, answered
+      // before any handler runs: the kubelet-api e2e test sends those).
+      const sendable = p.replace(/[^\u0021-\u007e]/gu, (c) =>
         [...Buffer.from(c)].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join(''),
       );
       const search = q.toString();
@@ -225,6 +226,6 @@ test('fuzz: whole requests to a live server get a kubelet status and one line, n
       assert.ok([200, 400, 404, 501].includes(answer.status), `${m} ${p}?${search}: ${answer.status} ${answer.body}`);
       if (answer.status !== 200) assert.match(answer.body, m === 'HEAD' ? /^$/ : /^[^\n]+\n$/);
     },
-    { runs: 3000, seconds: 6 },
+    { runs: 3000, seconds: 3 },
   );
 });

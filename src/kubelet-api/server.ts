@@ -97,8 +97,12 @@ export class KubeletServer {
     });
     // A client that sends garbage before HTTP gets a 400 and a closed socket, nothing more.
     this.#server.on('clientError', (error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy(error);
+      if (socket.writable) {
+        const body = '400 Bad Request\n';
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy(error);
     });
     this.#server.on('tlsClientError', (error) => this.#logger.debug({ err: error.message }, 'TLS handshake failed'));
   }

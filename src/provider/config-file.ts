@@ -75,10 +75,13 @@ export class ConfigSection {
     return this.#prefix ? `${this.#prefix}.${field}` : field;
   }
 
-  /** Throws the ConfigError for `field`. */
+  /**
+   * Throws the ConfigError for `field`. The message stays one line whatever a provider puts in it
+   * (a user's value with a newline is shown escaped): the CLI prints it as one.
+   */
   fail(field: string, message: string): never {
-    // Quoted as JSON: a user's key may hold a newline or a quote, and the message must stay one line.
-    throw new ConfigError(`provider config ${this.file}: ${JSON.stringify(this.name(field))} ${message}`);
+    // The name quoted as JSON: a user's key may hold a newline or a quote.
+    throw new ConfigError(`provider config ${this.file}: ${JSON.stringify(this.name(field))} ${oneLine(message)}`);
   }
 
   /** Field names present in this section. */
@@ -234,6 +237,12 @@ export class ConfigSection {
     }
     return result;
   }
+}
+
+/** Control characters (newlines above all) written as JSON escapes. */
+function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 function show(value: unknown): string {

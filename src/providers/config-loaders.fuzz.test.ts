@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { parseQuantity } from '../kube/quantity.ts';
 import { anyString, fc, fuzz, parsesOrRefuses, scratchDir } from '../util/fuzz-support.test.ts';
+import { loadFargateConfig } from './fargate/config.ts';
 import { loadMockConfig } from './mock/config.ts';
 import { loadPodmanConfig } from './podman/config.ts';
 
@@ -123,4 +124,44 @@ const PODMAN_KNOWN_FAILURES =
 test('fuzz: the Podman config, any text, is usable or one ConfigError line', { todo: PODMAN_KNOWN_FAILURES }, (t) => {
   const tricky = fc.constantFrom('{', 'a: [1, 2', 'url: &a [*a]', 'network: &a {b: *a}', '"\\n": 1');
   checkPodman(t, 'podman provider config (any text)', fc.oneof(anyString(40), tricky, podmanFields));
+});
+
+test('fuzz: the Fargate config is usable or one ConfigError line', (t) => {
+  const path = join(scratchDir(t, 'fargate-config-fuzz'), 'fargate.yaml');
+  const fields = [
+    'region',
+    'cluster',
+    'subnets',
+    'securityGroups',
+    'tags',
+    'capacity',
+    'statusPollInterval',
+    'logGroup',
+  ];
+  const fieldValue = fc.oneof(
+    value,
+    fc.constantFrom('eu-west-1', 'my-cluster', 'LATEST', '5s', 'arn:aws:iam::123456789012:role/x'),
+    fc.array(fc.oneof(fc.constantFrom('subnet-1', 'sg-1'), anyString(8)), { maxLength: 3 }),
+    fc.dictionary(anyString(6), value, { maxKeys: 3 }),
+  );
+  const text = fc.oneof(
+    fc
+      .dictionary(fc.oneof(fc.constantFrom(...fields), anyString(4)), fieldValue, { maxKeys: 5 })
+      .map((m) => stringify({ cluster: 'c', subnets: ['subnet-1'], ...m })),
+    anyString(40),
+  );
+  fuzz(t, 'fargate provider config', text, (content) => {
+    writeFileSync(path, content);
+    const result = parsesOrRefuses(() => loadFargateConfig(path), ConfigError);
+    if ('error' in result) {
+      checkError(result.error, path);
+      return;
+    }
+    const config = result.value;
+    assert.ok(config.cluster.length > 0);
+    assert.ok(config.subnets.length > 0 && config.subnets.every((s) => s.startsWith('subnet-')));
+    for (const quantity of Object.values(config.capacity)) parseQuantity(quantity);
+    assert.ok(Number.isFinite(config.statusPollIntervalMs) && config.statusPollIntervalMs >= 1000);
+    assert.ok(Number.isFinite(config.logPollIntervalMs));
+  });
 });
