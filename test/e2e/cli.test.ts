@@ -52,7 +52,7 @@ test('bad flags exit 2 with one line naming the problem', async () => {
   );
   assertUsageError(
     await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
-    /unknown provider "no-such-provider": not a built-in \(mock, podman\)/,
+    /unknown provider "no-such-provider": not a built-in \(fargate, mock, podman\)/,
   );
   assertUsageError(
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
@@ -140,5 +140,5 @@ test('--help, --version and the providers list', async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^virtual-kubelet \d+\.\d+\.\d+/);
   const providers = await run(['providers']);
-  assert.equal(providers.stdout.trim(), 'mock\npodman');
+  assert.equal(providers.stdout.trim(), 'fargate\nmock\npodman');
 });
