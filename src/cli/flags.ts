@@ -52,6 +52,16 @@ export const FLAGS: Record<string, FlagSpec> = {
     help: "address of the virtual kubelet's own /metrics ('' to disable)",
     defaultText: ':10255',
   },
+  'healthz-port': {
+    kind: 'int',
+    help: 'port of the unauthenticated /healthz and /readyz for probes (0 to disable)',
+    defaultText: '10248',
+  },
+  'healthz-bind-address': {
+    kind: 'string',
+    help: "address the health port listens on ('0.0.0.0' for probes from outside the pod's host)",
+    defaultText: '127.0.0.1',
+  },
   'kube-api-qps': {
     kind: 'number',
     help: 'requests per second to the Kubernetes API (0: unlimited)',
@@ -165,6 +175,8 @@ export interface CliConfig {
   logFormat: 'json' | 'text' | undefined;
   clusterDomain: string;
   metricsAddr: string;
+  healthzPort: number;
+  healthzBindAddress: string;
   kubeApiQps: number;
   kubeApiBurst: number;
   eventQps: number;
@@ -236,6 +248,13 @@ function dropKlogFlags(args: string[], ignored: string[]): string[] {
 function intFlag(name: string, value: string, min: number): number {
   if (!/^-?\d+$/.test(value) || Number(value) < min) {
     throw new ConfigError(`--${name} must be an integer of at least ${min}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function portFlag(name: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new ConfigError(`--${name} must be a port number (0-65535), got "${value}"`);
   }
   return Number(value);
 }
@@ -397,6 +416,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     logFormat: logFormat as CliConfig['logFormat'],
     clusterDomain: str('cluster-domain') ?? 'cluster.local',
     metricsAddr: str('metrics-addr') ?? ':10255',
+    healthzPort: portFlag('healthz-port', str('healthz-port') ?? '10248'),
+    healthzBindAddress: str('healthz-bind-address') ?? '127.0.0.1',
     kubeApiQps: numberFlag('kube-api-qps', str('kube-api-qps') ?? '200', 0),
     kubeApiBurst: intFlag('kube-api-burst', str('kube-api-burst') ?? '400', 1),
     eventQps: numberFlag('event-qps', str('event-qps') ?? '50', 0),

@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -13,6 +13,8 @@ import { VirtualKubeletMetrics } from '../metrics/metrics.ts';
 import { builtinProviders } from '../providers/index.ts';
 import { LeadershipLostError, VirtualNode } from '../virtual-node.ts';
 import { type CliConfig, parseCli, usage } from './flags.ts';
+import { type HealthState, healthHandler, serveHealth } from './health.ts';
+import { listenHttp } from './listen.ts';
 import { loadProviderFactory } from './provider-loader.ts';
 
 /** This package's version, from package.json. */
@@ -36,13 +38,18 @@ function primaryAddress(): string {
   return '127.0.0.1';
 }
 
-function listen(addr: string, metrics: VirtualKubeletMetrics, logger: Logger): Promise<Server | undefined> {
-  if (!addr) return Promise.resolve(undefined);
+/** `--metrics-addr`: `/metrics`, and the health paths for probes that already point here. */
+async function serveMetrics(
+  addr: string,
+  metrics: VirtualKubeletMetrics,
+  health: HealthState,
+  logger: Logger,
+): Promise<Server | undefined> {
+  if (!addr) return undefined;
   const match = /^(.*):(\d+)$/.exec(addr);
   if (!match) throw new ConfigError(`--metrics-addr must be host:port or :port, got "${addr}"`);
   const host = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1');
-  const port = Number(match[2]);
-  const server = createServer((request, response) => {
+  const { server, port } = await listenHttp('--metrics-addr', host, Number(match[2]), (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       metrics.registry.metrics().then(
@@ -57,30 +64,21 @@ function listen(addr: string, metrics: VirtualKubeletMetrics, logger: Logger): P
       );
       return;
     }
-    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
-      response.writeHead(200, { 'content-type': 'text/plain' });
-      response.end('ok');
-      return;
-    }
+    if (serveHealth(request, response, health)) return;
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('404 page not found\n');
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        new ConfigError(
-          `--metrics-addr ${addr}: ${error.code === 'EADDRINUSE' ? 'address already in use' : error.message}`,
-        ),
-      ),
-    );
-    server.listen(port, host || undefined, () => {
-      const address = server.address();
-      logger.info(
-        `metrics on http://${addr.startsWith(':') ? 'localhost' : host}:${typeof address === 'object' && address ? address.port : port}/metrics`,
-      );
-      resolve(server);
-    });
-  });
+  logger.info(`metrics on http://${addr.startsWith(':') ? 'localhost' : host}:${port}/metrics`);
+  return server;
+}
+
+/** `--healthz-port` (0: none) on `--healthz-bind-address`: the health paths only, no credentials asked. */
+async function serveHealthz(config: CliConfig, health: HealthState, logger: Logger): Promise<Server | undefined> {
+  if (config.healthzPort === 0) return undefined;
+  const host = config.healthzBindAddress;
+  const { server, port } = await listenHttp('--healthz-port', host, config.healthzPort, healthHandler(health));
+  logger.info(`health checks on http://${host.includes(':') ? `[${host}]` : host || 'localhost'}:${port}/healthz`);
+  return server;
 }
 
 async function run(config: CliConfig, logger: Logger): Promise<number> {
@@ -167,8 +165,19 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
         }
       : {}),
   });
-  // Served from the start: a standby is healthy, and its metrics say it stands by.
-  const server = await listen(config.metricsAddr, metrics, logger);
+  // Served from the start: a standby is healthy (not ready), and its metrics say it stands by.
+  const health: HealthState = { ready: false, stopping: false };
+  void node.ready.then(() => {
+    health.ready = true;
+  });
+  controller.signal.addEventListener('abort', () => {
+    health.stopping = true;
+  });
+  const healthz = await serveHealthz(config, health, logger);
+  const server = await serveMetrics(config.metricsAddr, metrics, health, logger).catch((error: unknown) => {
+    healthz?.close();
+    throw error;
+  });
   const elector = node.leaderElector;
   if (elector) {
     metrics.gauge('leader_election_master_status', 'Whether this replica leads (1) or stands by (0)', () =>
@@ -206,8 +215,10 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
     return 1;
   } finally {
     clearTimeout(startupTimer);
-    server?.close();
-    server?.closeAllConnections();
+    for (const listener of [server, healthz]) {
+      listener?.close();
+      listener?.closeAllConnections();
+    }
     metrics.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

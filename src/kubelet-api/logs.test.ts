@@ -27,4 +27,22 @@ test('log options parse and validate as the kubelet does', () => {
   assert.throws(() => parseLogOptions(q('sinceTime=yesterday')), /sinceTime: invalid RFC 3339/);
   assert.throws(() => parseLogOptions(q('tailLines=ten')), /tailLines: invalid integer/);
   assert.throws(() => parseLogOptions(q('follow=maybe')), /follow: invalid boolean/);
+  // Found by fuzzing: Date alone accepts these (rolling over or yielding an Invalid Date).
+  for (const time of [
+    '2024-02-30T00:00:00Z',
+    '2024-13-01T00:00:00Z',
+    '2024-01-01T25:00:00Z',
+    '2024-01-01T00:00:00+24:00',
+  ]) {
+    assert.throws(
+      () => parseLogOptions(q(`sinceTime=${encodeURIComponent(time)}`)),
+      /sinceTime: invalid RFC 3339/,
+      time,
+    );
+  }
+  assert.equal(
+    parseLogOptions(q('sinceTime=2024-02-29T23:59:59.5%2B02:00')).sinceTime?.toISOString(),
+    '2024-02-29T21:59:59.500Z',
+  );
+  assert.throws(() => parseLogOptions(q('tailLines=99999999999999999999')), /tailLines: value out of range/);
 });

@@ -2,9 +2,11 @@
  * The kubelet HTTPS API on port 10250: what `kubectl logs/exec/attach/cp/port-forward/top`
  * reach through the API server, and what metrics-server scrapes.
  *
- * Every request — plain or upgrading — is authenticated (client certificate or bearer token) and
- * authorized (SubjectAccessReview on nodes/<subresource>) before anything else happens, and
- * before a connection is upgraded. Errors are one line of text with the kubelet's status codes:
+ * Every request — plain or upgrading, to a route that exists or not — is authenticated (client
+ * certificate or bearer token) and authorized (SubjectAccessReview on nodes/<subresource>) before
+ * anything else happens, as the kubelet does: a caller without credentials gets 401 whatever the
+ * path, so it learns nothing about routes. Probes without credentials use the separate health
+ * port (`--healthz-port`, see cli/health.ts). Errors are one line of text with the kubelet's status codes:
  * 400 bad parameters, 401/403 auth, 404 unknown pod or container, 501 a capability the provider
  * does not have. Nothing a client sends can crash the process.
  */
@@ -29,6 +31,7 @@ import type { Provider } from '../provider/contracts.ts';
 import type { Authenticator, UserInfo } from './auth/authenticator.ts';
 import { type Authorizer, nodeRequestAttributes } from './auth/authorizer.ts';
 import { parseLogOptions } from './logs.ts';
+import { HttpError, matchRoute, type Route, requestTarget } from './routes.ts';
 import type { KeyMaterial } from './serving-certificate.ts';
 import { onlyCpuAndMemory, renderResourceMetrics } from './stats.ts';
 import { parsePortForwardPorts, servePortForward } from './streaming/portforward/index.ts';
@@ -55,82 +58,6 @@ export interface KubeletServerOptions {
   /** Prometheus text of the virtual kubelet's own metrics, served at `/metrics`. */
   metrics?: () => Promise<string>;
   logger?: Logger;
-}
-
-/** A resolved route: what to do and for which pod. */
-type Route =
-  | { kind: 'healthz' | 'pods' | 'runningpods' | 'stats' | 'metrics-resource' | 'metrics' }
-  | { kind: 'logs'; namespace: string; pod: string; container: string }
-  | { kind: 'exec' | 'attach'; namespace: string; pod: string; uid: string | undefined; container: string }
-  | { kind: 'portforward'; namespace: string; pod: string; uid: string | undefined };
-
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** Maps a path and method to a route, or throws HttpError 404/405. */
-export function matchRoute(method: string, pathname: string): Route {
-  const parts = pathname
-    .split('/')
-    .filter(Boolean)
-    .map((part) => {
-      try {
-        return decodeURIComponent(part);
-      } catch {
-        throw new HttpError(400, `malformed path segment "${part}"`);
-      }
-    });
-  const [first, ...rest] = parts;
-  const getOrPost = method === 'GET' || method === 'POST';
-  const get = method === 'GET' || method === 'HEAD';
-  const route = (() => {
-    switch (first) {
-      case 'healthz':
-        return rest.length === 0 && get ? { kind: 'healthz' as const } : undefined;
-      case 'pods':
-        return rest.length === 0 && get ? { kind: 'pods' as const } : undefined;
-      case 'runningpods':
-        return rest.length === 0 && get ? { kind: 'runningpods' as const } : undefined;
-      case 'stats':
-        return rest.length === 1 && rest[0] === 'summary' && getOrPost ? { kind: 'stats' as const } : undefined;
-      case 'metrics':
-        if (rest.length === 0 && get) return { kind: 'metrics' as const };
-        return rest.length === 1 && rest[0] === 'resource' && get ? { kind: 'metrics-resource' as const } : undefined;
-      case 'containerLogs':
-        if (rest.length === 3 && getOrPost) {
-          const [namespace = '', pod = '', container = ''] = rest;
-          return { kind: 'logs' as const, namespace, pod, container };
-        }
-        return undefined;
-      case 'exec':
-      case 'attach':
-        if (!getOrPost) return undefined;
-        if (rest.length === 3) {
-          const [namespace = '', pod = '', container = ''] = rest;
-          return { kind: first, namespace, pod, uid: undefined, container };
-        }
-        if (rest.length === 4) {
-          const [namespace = '', pod = '', uid = '', container = ''] = rest;
-          return { kind: first, namespace, pod, uid, container };
-        }
-        return undefined;
-      case 'portForward':
-        if (!getOrPost) return undefined;
-        if (rest.length === 2 || rest.length === 3) {
-          const [namespace = '', pod = '', uid] = rest;
-          return { kind: 'portforward' as const, namespace, pod, uid };
-        }
-        return undefined;
-      default:
-        return undefined;
-    }
-  })();
-  if (!route) throw new HttpError(404, `404 page not found: ${method} ${pathname}`);
-  return route;
 }
 
 function statusOf(error: unknown): number {
@@ -170,8 +97,12 @@ export class KubeletServer {
     });
     // A client that sends garbage before HTTP gets a 400 and a closed socket, nothing more.
     this.#server.on('clientError', (error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy(error);
+      if (socket.writable) {
+        const body = '400 Bad Request\n';
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy(error);
     });
     this.#server.on('tlsClientError', (error) => this.#logger.debug({ err: error.message }, 'TLS handshake failed'));
   }
@@ -271,9 +202,10 @@ export class KubeletServer {
     const controller = new AbortController();
     response.on('close', () => controller.abort());
     try {
-      const url = new URL(request.url ?? '/', 'https://kubelet');
-      const route = matchRoute(request.method ?? 'GET', url.pathname);
+      const url = requestTarget(request.url ?? '/');
+      // Who asks comes before what exists: an unauthenticated caller learns nothing about routes.
       await this.#authorize(request, url.pathname);
+      const route = matchRoute(request.method ?? 'GET', url.pathname);
       const signal = AbortSignal.any([controller.signal, this.#stop.signal]);
       switch (route.kind) {
         case 'healthz':
@@ -357,9 +289,9 @@ export class KubeletServer {
     socket.on('error', () => socket.destroy());
     socket.pause();
     try {
-      const url = new URL(request.url ?? '/', 'https://kubelet');
-      const route = matchRoute(request.method ?? 'GET', url.pathname);
+      const url = requestTarget(request.url ?? '/');
       await this.#authorize(request, url.pathname);
+      const route = matchRoute(request.method ?? 'GET', url.pathname);
       if (route.kind !== 'exec' && route.kind !== 'attach' && route.kind !== 'portforward') {
         throw new HttpError(400, `${url.pathname} does not upgrade`);
       }

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { parseQuantity } from '../kube/quantity.ts';
-import { parseDuration } from '../util/duration.ts';
+import { MAX_DURATION_MS, parseDuration } from '../util/duration.ts';
 
 /** Reads and parses the file; without a path, an empty section (every field at its default). */
 export function readConfigFile(path: string | undefined): ConfigSection {
@@ -30,9 +30,10 @@ export function readConfigFile(path: string | undefined): ConfigSection {
   try {
     value = parseYaml(text); // YAML 1.2 is a superset of JSON
   } catch (error) {
-    throw new ConfigError(`provider config ${path} is not valid YAML or JSON: ${errorMessage(error)}`, {
-      cause: error,
-    });
+    // The parser's message ends with a picture of the line (`at line 1, column 2:\n\n{\n ^`):
+    // the position is enough, and the CLI prints one line.
+    const message = (errorMessage(error).split('\n')[0] ?? '').replace(/:$/, '');
+    throw new ConfigError(`provider config ${path} is not valid YAML or JSON: ${message}`, { cause: error });
   }
   return ConfigSection.from(path, value ?? {}, '');
 }
@@ -61,7 +62,9 @@ export class ConfigSection {
   static from(file: string, value: unknown, field: string): ConfigSection {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new ConfigError(
-        field ? `provider config ${file}: "${field}" must be a map` : `provider config ${file} must be a map of fields`,
+        field
+          ? `provider config ${file}: ${JSON.stringify(field)} must be a map`
+          : `provider config ${file} must be a map of fields`,
       );
     }
     return new ConfigSection(file, value as Record<string, unknown>, field);
@@ -72,9 +75,13 @@ export class ConfigSection {
     return this.#prefix ? `${this.#prefix}.${field}` : field;
   }
 
-  /** Throws the ConfigError for `field`. */
+  /**
+   * Throws the ConfigError for `field`. The message stays one line whatever a provider puts in it
+   * (a user's value with a newline is shown escaped): the CLI prints it as one.
+   */
   fail(field: string, message: string): never {
-    throw new ConfigError(`provider config ${this.file}: "${this.name(field)}" ${message}`);
+    // The name quoted as JSON: a user's key may hold a newline or a quote.
+    throw new ConfigError(`provider config ${this.file}: ${JSON.stringify(this.name(field))} ${oneLine(message)}`);
   }
 
   /** Field names present in this section. */
@@ -97,9 +104,9 @@ export class ConfigSection {
   allowOnly(known: readonly string[]): void {
     for (const key of Object.keys(this.#values)) {
       if (!known.includes(key)) {
-        const where = this.#prefix ? ` in "${this.#prefix}"` : '';
+        const where = this.#prefix ? ` in ${JSON.stringify(this.#prefix)}` : '';
         throw new ConfigError(
-          `provider config ${this.file}: unknown field "${key}"${where} (known: ${known.join(', ')})`,
+          `provider config ${this.file}: unknown field ${JSON.stringify(key)}${where} (known: ${known.join(', ')})`,
         );
       }
     }
@@ -195,7 +202,9 @@ export class ConfigSection {
   duration(field: string, fallbackMs: number): number {
     const value = this.raw(field);
     if (value === undefined) return fallbackMs;
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value * 1000;
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value * 1000 <= MAX_DURATION_MS) {
+      return value * 1000;
+    }
     if (typeof value !== 'string') this.fail(field, `must be a duration such as 30s or 1m, got ${show(value)}`);
     try {
       return parseDuration(value);
@@ -230,7 +239,19 @@ export class ConfigSection {
   }
 }
 
+/** Control characters (newlines above all) written as JSON escapes. */
+function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    // A YAML alias can make a value contain itself.
+    text = Array.isArray(value) ? 'a list that contains itself' : 'a map that contains itself';
+  }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -18,8 +18,12 @@ export function parseDuration(text: string): number {
   if (matched === 0 || matched !== input.length) {
     throw new Error(`invalid duration "${text}" (use Go's form: 30s, 1m, 1h30m, 500ms)`);
   }
+  if (total > MAX_DURATION_MS) throw new Error(`invalid duration "${text}": longer than Go's limit of about 290 years`);
   return total;
 }
+
+/** The longest duration Go can hold (2^63 − 1 ns), in milliseconds; beyond, Go's parser fails too. */
+export const MAX_DURATION_MS = 9_223_372_036_854;
 
 /** Formats milliseconds as Go would print them, for help texts: `1m0s`, `4h0m0s`, `500ms`. */
 export function formatDuration(ms: number): string {

@@ -2,7 +2,9 @@
  * User mistakes on the command line: exit code 2 and one clear line, no stack trace.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -45,8 +47,12 @@ test('bad flags exit 2 with one line naming the problem', async () => {
   );
   assertUsageError(await run(['--provider', 'mock'], { KUBELET_PORT: '99999' }), /KUBELET_PORT must be a port number/);
   assertUsageError(
+    await run(['--provider', 'mock', '--healthz-port', '99999']),
+    /--healthz-port must be a port number \(0-65535\), got "99999"/,
+  );
+  assertUsageError(
     await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
-    /unknown provider "no-such-provider": not a built-in \(mock, podman\)/,
+    /unknown provider "no-such-provider": not a built-in \(fargate, mock, podman\)/,
   );
   assertUsageError(
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
@@ -100,6 +106,22 @@ test('a malformed provider config exits 2 with one line naming the file and the 
   assertUsageError(await run([...podman, '--provider-config', config('runtme: runc\n')]), /unknown field "runtme"/);
 });
 
+test('a health port already taken exits 2 naming the flag', async () => {
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    // No kubelet API: its self-signed-certificate warning would be a second line.
+    const args = ['--provider', 'mock', '--kubeconfig', kubeconfig, '--nodename', 'vk-x', '--disable-kubelet-api'];
+    assertUsageError(
+      await run([...args, '--metrics-addr', '', '--healthz-port', String(port)]),
+      new RegExp(`--healthz-port 127\\.0\\.0\\.1:${port}: address already in use`),
+    );
+  } finally {
+    taken.close();
+  }
+});
+
 test('--help, --version and the providers list', async () => {
   const help = await run(['--help']);
   assert.equal(help.code, 0);
@@ -109,6 +131,7 @@ test('--help, --version and the providers list', async () => {
     '--pod-sync-workers',
     '--kube-api-qps',
     '--metrics-addr',
+    '--healthz-port',
     'KUBELET_PORT',
   ]) {
     assert.ok(help.stdout.includes(flag), flag);
@@ -117,5 +140,5 @@ test('--help, --version and the providers list', async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^virtual-kubelet \d+\.\d+\.\d+/);
   const providers = await run(['providers']);
-  assert.equal(providers.stdout.trim(), 'mock\npodman');
+  assert.equal(providers.stdout.trim(), 'fargate\nmock\npodman');
 });

@@ -25,18 +25,23 @@ export interface MockConfig {
 
 export const MOCK_DEFAULTS = { cpu: '20', memory: '100Gi', pods: '20' } as const;
 
-function quantity(path: string, field: string, value: unknown, fallback: string): string {
-  if (value === undefined || value === null || value === '') return fallback;
+function quantity(path: string, field: string, value: unknown, fallback?: string): string {
+  if (value === undefined || value === null || value === '') {
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`provider config ${path}: ${JSON.stringify(field)} must be a quantity such as 1 or 4Gi`);
+  }
   if (typeof value !== 'string' && typeof value !== 'number') {
     throw new ConfigError(
-      `provider config ${path}: "${field}" must be a quantity string, got ${JSON.stringify(value)}`,
+      `provider config ${path}: ${JSON.stringify(field)} must be a quantity string, got ${JSON.stringify(value)}`,
     );
   }
   const text = String(value);
   try {
     parseQuantity(text);
   } catch {
-    throw new ConfigError(`provider config ${path}: "${field}" is not a valid quantity: "${text}"`);
+    throw new ConfigError(
+      `provider config ${path}: ${JSON.stringify(field)} is not a valid quantity: ${JSON.stringify(text)}`,
+    );
   }
   return text;
 }
@@ -49,17 +54,21 @@ export function loadMockConfig(path: string | undefined, nodeName: string): Mock
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     const what = (error as NodeJS.ErrnoException).code ? 'cannot be read' : 'is not valid JSON';
-    throw new ConfigError(`provider config ${path} ${what}: ${errorMessage(error)}`);
+    // JSON.parse quotes the text around the mistake, control characters and all: escape them, to keep one line.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    const message = errorMessage(error).replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
+    throw new ConfigError(`provider config ${path} ${what}: ${message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`provider config ${path} must be a JSON object keyed by node name`);
   }
-  const entry = (raw as Record<string, unknown>)[nodeName];
+  // Its own entry only: `constructor` or `__proto__` must not find Object.prototype's.
+  const entry = Object.hasOwn(raw, nodeName) ? (raw as Record<string, unknown>)[nodeName] : undefined;
   if (entry === undefined) {
-    throw new ConfigError(`provider config ${path} has no entry for node "${nodeName}"`);
+    throw new ConfigError(`provider config ${path} has no entry for node ${JSON.stringify(nodeName)}`);
   }
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-    throw new ConfigError(`provider config ${path}: the entry for "${nodeName}" must be an object`);
+    throw new ConfigError(`provider config ${path}: the entry for ${JSON.stringify(nodeName)} must be an object`);
   }
   const e = entry as Record<string, unknown>;
   const others: Record<string, string> = {};
@@ -67,7 +76,8 @@ export function loadMockConfig(path: string | undefined, nodeName: string): Mock
     if (typeof e.others !== 'object' || e.others === null || Array.isArray(e.others)) {
       throw new ConfigError(`provider config ${path}: "others" must be an object of resource quantities`);
     }
-    for (const [name, value] of Object.entries(e.others)) others[name] = quantity(path, `others.${name}`, value, '');
+    // No default here: an empty extended resource would make the Node invalid.
+    for (const [name, value] of Object.entries(e.others)) others[name] = quantity(path, `others.${name}`, value);
   }
   const config: MockConfig = {
     cpu: quantity(path, 'cpu', e.cpu, MOCK_DEFAULTS.cpu),

@@ -13,6 +13,7 @@ export {
   type MockProviderOptions,
   TERMINATION_SECONDS_ANNOTATION,
 } from './mock-provider.ts';
+export { readMockState } from './state-file.ts';
 
 export const createMockProvider: ProviderFactory = (context) =>
   new MockProvider({

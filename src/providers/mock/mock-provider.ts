@@ -10,7 +10,7 @@
  * - `mock.virtual-kubelet.io/termination-seconds: <n>` — after deletePod, containers keep running
  *   for n seconds (at most the grace period) before they report terminated.
  */
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Duplex, Readable } from 'node:stream';
 import type { Container, ContainerStatus, EnvVar, Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
@@ -39,6 +39,7 @@ import {
 import { type MockFiles, runCommand } from './commands.ts';
 import type { MockConfig } from './config.ts';
 import { mockLogStream } from './logs.ts';
+import { MockStateFile } from './state-file.ts';
 import { mockStatsSummary } from './stats.ts';
 
 export const MOCK_HOST_IP = '1.2.3.4';
@@ -186,13 +187,14 @@ export class MockProvider
     StatsProvider
 {
   readonly #options: MockProviderOptions;
-  readonly #pods = new Map<string, Pod>();
+  readonly #pods: Map<string, Pod>;
   /** Files written by `kubectl cp` (through `tar`), per pod. */
   readonly #files = new Map<string, MockFiles>();
   readonly #startedAt = new Date();
   readonly #terminations = new Map<string, NodeJS.Timeout>();
   #notify: (pod: Pod) => void = () => {};
-  #saveTimer: NodeJS.Timeout | undefined;
+  /** The journal behind `stateFile`, when one is configured. */
+  readonly #state: MockStateFile | undefined;
   /** Every call, in order. */
   readonly calls: MockCall[] = [];
   /** Calls per method. */
@@ -213,10 +215,8 @@ export class MockProvider
 
   constructor(options: MockProviderOptions) {
     this.#options = options;
-    const stateFile = options.config.stateFile;
-    if (stateFile && existsSync(stateFile)) {
-      for (const pod of JSON.parse(readFileSync(stateFile, 'utf8')) as Pod[]) this.#pods.set(objectKey(pod), pod);
-    }
+    this.#state = options.config.stateFile ? new MockStateFile(options.config.stateFile) : undefined;
+    this.#pods = this.#state?.load() ?? new Map();
   }
 
   /** The pods the mock holds, by `namespace/name` (slim copies). */
@@ -237,22 +237,16 @@ export class MockProvider
     if (this.#options.config.callLog) appendFileSync(this.#options.config.callLog, `${JSON.stringify(call)}\n`);
   }
 
-  /** Persists the pods (debounced) when a state file is configured. */
-  #changed(): void {
-    const stateFile = this.#options.config.stateFile;
-    if (!stateFile) return;
-    if (this.#saveTimer) return;
-    this.#saveTimer = setTimeout(() => this.flush(), 50);
+  /** Stores a created or changed pod; with a state file, on disk before the call returns. */
+  #store(key: string, pod: Pod): void {
+    this.#pods.set(key, pod);
+    this.#state?.set(pod, this.#pods);
   }
 
-  /** Writes the state file now (tests call it before killing the process is not needed: writes are quick). */
-  flush(): void {
-    const stateFile = this.#options.config.stateFile;
-    if (this.#saveTimer) clearTimeout(this.#saveTimer);
-    this.#saveTimer = undefined;
-    if (!stateFile) return;
-    writeFileSync(`${stateFile}.tmp`, JSON.stringify([...this.#pods.values()]));
-    renameSync(`${stateFile}.tmp`, stateFile);
+  /** Forgets a pod; with a state file, on disk before the call returns. */
+  #forget(key: string): void {
+    this.#pods.delete(key);
+    this.#state?.delete(key, this.#pods);
   }
 
   configureNode(node: Node): void {
@@ -310,8 +304,7 @@ export class MockProvider
     const failure = pod.metadata?.annotations?.[CREATE_ERROR_ANNOTATION];
     if (failure) throw new Error(failure);
     const stored = slimPod(pod, runningStatus(pod, kubeTime()));
-    this.#pods.set(key, stored);
-    this.#changed();
+    this.#store(key, stored);
     this.#notify(stored);
   }
 
@@ -321,8 +314,7 @@ export class MockProvider
     const existing = this.#pods.get(key);
     if (!existing) throw new NotFoundError(`pod "${key}" is not known to the provider`);
     const stored = slimPod(pod, existing.status ?? runningStatus(pod, kubeTime()));
-    this.#pods.set(key, stored);
-    this.#changed();
+    this.#store(key, stored);
     this.#notify(stored);
   }
 
@@ -339,9 +331,8 @@ export class MockProvider
       this.#terminations.delete(key);
       const current = this.#pods.get(key);
       if (!current) return;
-      this.#pods.delete(key);
+      this.#forget(key);
       this.#files.delete(key);
-      this.#changed();
       this.#notify({ ...current, status: deletedStatus(current.status ?? {}, kubeTime()) });
     };
     if (delaySeconds === 0) {

@@ -13,10 +13,12 @@ export interface CliRun {
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliRun> {
+  // Runs that get as far as listening must not race each other (or a kubelet) for the default health port 10248.
+  const health = args.some((arg) => arg.startsWith('--healthz-port')) ? [] : ['--healthz-port', '0'];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI, ...args],
+      [CLI, ...args, ...health],
       { env: { ...process.env, ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });

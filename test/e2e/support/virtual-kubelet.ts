@@ -20,12 +20,13 @@ import { fileURLToPath } from 'node:url';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { kubeconfigDocument } from '../../../src/kube/kubeconfig.ts';
 import { Nodes } from '../../../src/kube/resources.ts';
-import type { MockCall } from '../../../src/providers/mock/index.ts';
+import { type MockCall, readMockState } from '../../../src/providers/mock/index.ts';
 import { issueCertificate } from '../../../src/tls/x509.ts';
 import { readCA } from '../../../tools/kube/pki.ts';
 import { freePort } from '../../../tools/kube/processes.ts';
 import type { TestCluster } from '../../../tools/kube/testing.ts';
 import { waitFor } from '../../../tools/kube/testing.ts';
+import type { NetworkNamespace } from './netns.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(REPO, 'src', 'cli', 'bin.ts');
@@ -76,6 +77,24 @@ export function virtualKubeletKubeconfig(cluster: TestCluster): Promise<string> 
   return made;
 }
 
+/**
+ * The virtual-kubelet kubeconfig, pointed at the namespace's relay to the API server. The API
+ * server's certificate names localhost and 127.0.0.1, not the relay's address: verify it as localhost.
+ */
+async function relayedKubeconfig(cluster: TestCluster, netns: NetworkNamespace, dir: string): Promise<string> {
+  const config = JSON.parse(readFileSync(await virtualKubeletKubeconfig(cluster), 'utf8')) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const port = await netns.relay({ host: '127.0.0.1', port: Number(new URL(cluster.info.server).port) });
+  for (const entry of config.clusters) {
+    entry.cluster.server = `https://${netns.hostAddress}:${port}`;
+    entry.cluster['tls-server-name'] = 'localhost';
+  }
+  const path = join(dir, 'relayed.kubeconfig');
+  writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
+  return path;
+}
+
 export interface StartOptions {
   nodeName?: string;
   /** The provider; default `mock` (configured from `mock`). */
@@ -106,18 +125,24 @@ export interface StartOptions {
    * has its own log and kubelet port.
    */
   replica?: string;
+  /**
+   * Run inside this network namespace, with its address as the node's InternalIP (so the API
+   * server proxies to it), reaching the API server through the namespace's relay.
+   */
+  networkNamespace?: NetworkNamespace;
 }
 
-/** Writes a serving certificate for the node (127.0.0.1 and its name), signed by the harness's kubelet CA. */
+/** Writes a serving certificate for the node (127.0.0.1, its name and `addresses`), signed by the harness's kubelet CA. */
 export function issueServingCertificate(
   cluster: TestCluster,
   nodeName: string,
   dir: string,
+  addresses: readonly string[] = [],
 ): { cert: string; key: string } {
   const pair = issueCertificate(readCA(cluster.info.pkiDir, 'kubelet-ca'), {
     subject: { commonName: `system:node:${nodeName}`, organizations: ['system:nodes'] },
     extendedKeyUsage: ['serverAuth'],
-    altNames: ['127.0.0.1', nodeName, 'localhost'],
+    altNames: ['127.0.0.1', nodeName, 'localhost', ...addresses],
   });
   const cert = join(dir, 'serving.crt');
   const key = join(dir, 'serving.key');
@@ -136,6 +161,8 @@ export class VirtualKubeletProcess {
 
   /** Where the kubelet API listens (127.0.0.1). */
   readonly kubeletPort: number;
+  /** Where the unauthenticated health endpoints listen (127.0.0.1). */
+  readonly healthzPort: number;
 
   readonly #logPath: string;
   readonly #logOffset: number;
@@ -147,11 +174,13 @@ export class VirtualKubeletProcess {
     child: ChildProcess,
     kubeletPort: number,
     logPath: string,
+    healthzPort: number,
     logOffset: number,
   ) {
     this.#cluster = cluster;
     this.kubeletPort = kubeletPort;
     this.#logPath = logPath;
+    this.healthzPort = healthzPort;
     this.#logOffset = logOffset;
     this.nodeName = nodeName;
     this.workDir = workDir;
@@ -178,12 +207,17 @@ export class VirtualKubeletProcess {
       };
       writeFileSync(configPath, JSON.stringify({ [nodeName]: entry }));
     }
-    const kubeconfig = options.kubeconfig ?? (await virtualKubeletKubeconfig(cluster));
+    const netns = options.networkNamespace;
+    const kubeconfig =
+      options.kubeconfig ??
+      (netns ? await relayedKubeconfig(cluster, netns, workDir) : await virtualKubeletKubeconfig(cluster));
+    // Inside a namespace the node's own address is the one to listen on and publish; 127.0.0.1 elsewhere.
+    const nodeAddress = netns?.address ?? '127.0.0.1';
     const tlsEnv: NodeJS.ProcessEnv = { APISERVER_CA_CERT_LOCATION: join(cluster.info.pkiDir, 'ca.crt') };
     if (options.servingCertificate !== false) {
       const serving = existsSync(join(workDir, 'serving.crt'))
         ? { cert: join(workDir, 'serving.crt'), key: join(workDir, 'serving.key') }
-        : issueServingCertificate(cluster, nodeName, workDir);
+        : issueServingCertificate(cluster, nodeName, workDir, netns ? [netns.address] : []);
       tlsEnv.APISERVER_CERT_LOCATION = serving.cert;
       tlsEnv.APISERVER_KEY_LOCATION = serving.key;
     }
@@ -192,12 +226,15 @@ export class VirtualKubeletProcess {
     const portFile = join(workDir, `kubelet-port${suffix}`);
     const kubeletPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : await freePort();
     writeFileSync(portFile, String(kubeletPort));
+    const healthzPort = await freePort();
     const logPath = join(workDir, `virtual-kubelet${suffix}.log`);
     const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
     const log = openSync(logPath, 'a');
+    const [command, ...prefix] = [...(netns?.exec ?? []), process.execPath];
     const child = spawn(
-      process.execPath,
+      command as string,
       [
+        ...prefix,
         ...EXECUTABLE_NODE_FLAGS,
         options.cli ?? CLI,
         '--provider',
@@ -209,7 +246,11 @@ export class VirtualKubeletProcess {
         '--kubeconfig',
         kubeconfig,
         '--metrics-addr',
-        '127.0.0.1:0',
+        `${nodeAddress}:0`,
+        '--healthz-port',
+        String(healthzPort),
+        '--healthz-bind-address',
+        nodeAddress,
         '--log-level',
         'debug',
         '--log-format',
@@ -220,7 +261,7 @@ export class VirtualKubeletProcess {
         stdio: ['ignore', log, log],
         env: {
           ...process.env,
-          VKUBELET_POD_IP: '127.0.0.1',
+          VKUBELET_POD_IP: nodeAddress,
           KUBELET_PORT: String(kubeletPort),
           ...tlsEnv,
           ...options.env,
@@ -228,7 +269,16 @@ export class VirtualKubeletProcess {
       },
     );
     closeSync(log);
-    const vk = new VirtualKubeletProcess(cluster, nodeName, workDir, child, kubeletPort, logPath, logOffset);
+    const vk = new VirtualKubeletProcess(
+      cluster,
+      nodeName,
+      workDir,
+      child,
+      kubeletPort,
+      logPath,
+      healthzPort,
+      logOffset,
+    );
     if (options.waitReady !== false) await vk.waitReady();
     return vk;
   }
@@ -292,9 +342,7 @@ export class VirtualKubeletProcess {
 
   /** The pods the mock provider holds (from its state file). */
   providerPods(): Pod[] {
-    const path = join(this.workDir, 'state.json');
-    if (!existsSync(path)) return [];
-    return JSON.parse(readFileSync(path, 'utf8')) as Pod[];
+    return [...readMockState(join(this.workDir, 'state.json')).values()];
   }
 
   /**

@@ -261,13 +261,16 @@ test('a client that disconnects mid-stream aborts the handler and leaves nothing
 
 test('the handler is not called when the client does not open every stream in time', async (t) => {
   let called = false;
-  const server = await execServer(t, { streamCreationTimeoutMs: 50 }, async () => {
+  // Long enough for a loaded machine to finish the upgrade before the session is dropped.
+  const server = await execServer(t, { streamCreationTimeoutMs: 250 }, async () => {
     called = true;
     return 0;
   });
   const client = await spdyClient(t, server.port, ['v4.channel.k8s.io']);
-  await openStreams(client, ['error', 'stdin']);
-  await once(client.connection, 'close');
+  const closed = once(client.connection, 'close');
+  // On a loaded machine the time may pass before both streams are open: refused streams are fine too.
+  await openStreams(client, ['error', 'stdin']).catch(() => {});
+  await closed;
   await Promise.all(server.sessions);
   assert.equal(called, false);
 });

@@ -13,6 +13,7 @@ import {
   encodeFrame,
   encodeHeaderBlock,
   FLAG_FIN,
+  FLAG_UNIDIRECTIONAL,
   FrameParser,
   RstStatus,
   type SpdyFrame,
@@ -396,12 +397,15 @@ test('GOAWAY destroys a stream the peer had not finished, and the socket is clos
 });
 
 test('an idle session times out: streams are reset, then GOAWAY', async (t) => {
-  const { server, client } = await sessionPair(t, { idleTimeout: 50 });
+  // Long enough that a loaded machine opens the stream first (each frame restarts the timer);
+  // the listeners are there before anything can fire.
+  const { server, client } = await sessionPair(t, { idleTimeout: 250 });
+  const timedOut = once(server, 'timeout');
+  const goaway = once(client, 'goaway');
   server.on('stream', (stream) => stream.accept());
   const stream = await client.createStream({ streamtype: 'stdin' });
   const reset = once(stream, 'reset');
-  const goaway = once(client, 'goaway');
-  await once(server, 'timeout');
+  await timedOut;
   assert.deepEqual(await reset, [RstStatus.CANCEL]);
   await goaway;
   await Promise.all([once(server, 'close'), once(client, 'close')]);
@@ -579,6 +583,68 @@ test('SETTINGS, WINDOW_UPDATE, unknown frames and DATA for unknown streams are i
     peer.frames.map((frame) => frame.type),
     ['PING'],
   );
+});
+
+test('a 16 MiB DATA frame for a stream that does not exist passes through without being held', async (t) => {
+  const { serverSocket, clientSocket } = await tcpPair(t);
+  const server = new SpdyConnection(serverSocket, { role: 'server' });
+  t.after(() => server.destroy());
+  const peer = new RawPeer(clientSocket);
+  let held = 0;
+  // Registered after the connection's own listener: sees what it kept of each chunk.
+  serverSocket.on('data', () => {
+    held = Math.max(held, server.bufferedBytes);
+  });
+  const size = 16 * 1024 * 1024 - 1;
+  const slice = Buffer.alloc(64 * 1024, 0xab);
+  peer.send(encodeDataFrameHeader(99, 0, size));
+  for (let sent = 0; sent < size; sent += slice.length)
+    peer.send(slice.subarray(0, Math.min(slice.length, size - sent)));
+  peer.send(encodeFrame({ type: 'PING', id: 1 }));
+  await peer.waitForFrame(isPing(1), 'the echo of the PING behind the frame');
+  assert.ok(held < 16, `the session held ${held} bytes of the frame`);
+  assert.equal(server.closing, false);
+});
+
+test('a peer that sends without reading our answers makes the session stop reading, and nothing is lost', async (t) => {
+  const [ours, theirs] = duplexPair();
+  const server = new SpdyConnection(ours, { role: 'server' });
+  t.after(() => server.destroy());
+  theirs.pause();
+  // More echoes than both directions' buffers take (64 KiB each), and more than the queue limit.
+  const pings = 20_000;
+  theirs.write(Buffer.concat(Array.from({ length: pings }, (_, i) => encodeFrame({ type: 'PING', id: 2 * i + 1 }))));
+  await waitUntil(() => ours.isPaused(), 'the session pauses reading');
+  // Paused for good, not just between two chunks.
+  await delay(20);
+  assert.equal(ours.isPaused(), true);
+  let echoes = 0;
+  const parser = new FrameParser(
+    (frame) => {
+      if (frame.type === 'PING') echoes++;
+    },
+    (error) => assert.fail(error),
+  );
+  theirs.on('data', (chunk: Buffer) => parser.write(chunk));
+  theirs.resume();
+  await waitUntil(() => echoes === pings, `all ${pings} PINGs echoed (${echoes} so far)`);
+  assert.equal(ours.isPaused(), false);
+});
+
+test('writing to a stream the peer opened unidirectional closes that stream, never an error', async (t) => {
+  const { server, peer, errors } = await serverWithRawPeer(t);
+  const opened = once(server, 'stream') as Promise<[SpdyStream]>;
+  await peer.synStream(1, { streamtype: 'stdout' }, FLAG_UNIDIRECTIONAL);
+  const [stream] = await opened;
+  const streamErrors: Error[] = [];
+  stream.on('error', (error) => streamErrors.push(error));
+  stream.write('not allowed');
+  await once(stream, 'close');
+  assert.deepEqual(streamErrors, []);
+  await peer.waitForFrame(isReset(1, RstStatus.CANCEL), 'RST_STREAM for the stream');
+  peer.send(encodeFrame({ type: 'PING', id: 1 }));
+  await peer.waitForFrame(isPing(1), 'the session goes on');
+  assert.deepEqual(errors, []);
 });
 
 test('a bad stream ID is refused with RST_STREAM and the session goes on', async (t) => {

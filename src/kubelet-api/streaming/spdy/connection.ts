@@ -11,6 +11,15 @@
  *   socket (head-of-line, as in spdystream, whose frame handlers block on a slow reader), and
  *   writers wait while the socket's buffer is full.
  * - PINGs from the peer are echoed unchanged; GOAWAY from the peer ends the session.
+ * - DATA for a stream that does not exist (never opened, reset, finished) is dropped, as
+ *   spdystream drops it.
+ *
+ * What one session holds is bounded whatever the peer sends: DATA passes through in pieces as
+ * it arrives (never a whole 16 MiB frame; for an unknown stream, nothing at all); at most one
+ * control frame is buffered (1 MiB + 4 KiB, for a header block of at most `maxHeaderBlockSize`);
+ * reading pauses while a stream's reader is behind, while a header block inflates, and while
+ * more than {@link MAX_QUEUED_CONTROL_FRAMES} of our control frames wait for a peer that does not
+ * read; and at most `maxConcurrentStreams` streams are open.
  *
  * The same class serves both ends (`role`), so tests and benchmarks can drive the server with
  * a client built on the same frames.
@@ -46,6 +55,14 @@ export const DEFAULT_DATA_FRAME_SIZE = 32 * 1024;
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 /** Default time a closing connection waits for its last frames to leave and the peer to hang up. */
 export const DEFAULT_CLOSE_TIMEOUT = 10_000;
+
+/** Bytes a control frame may have beyond its largest header block: fields and deflate's framing. */
+const CONTROL_FRAME_OVERHEAD = 4096;
+/**
+ * Control frames we may have queued, unsent, before reading from the peer pauses: our answers to
+ * its frames (PING echoes, RST_STREAMs) pile up only when it sends without reading.
+ */
+export const MAX_QUEUED_CONTROL_FRAMES = 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -139,14 +156,15 @@ export class SpdyStream extends Duplex {
   #io: SpdyStreamIo;
 
   /** Created by {@link SpdyConnection}. */
-  constructor(id: number, headers: SpdyHeaders, io: SpdyStreamIo, writable: boolean) {
+  constructor(id: number, headers: SpdyHeaders, io: SpdyStreamIo, endWritable: boolean) {
     super({ allowHalfOpen: true });
     this.id = id;
     this.headers = headers;
     this.#io = io;
-    // A side that may not send (we opened with FIN, or the peer opened it unidirectional)
-    // starts ended; its _final finds FIN already accounted for and sends nothing.
-    if (!writable) this.end();
+    // A stream we opened with FIN starts ended; its _final finds FIN already accounted for and
+    // sends nothing. One the peer opened unidirectional is not ended: a write to it would be an
+    // 'error' the peer caused, so it destroys the stream instead, like a write to a closed stream.
+    if (endWritable) this.end();
   }
 
   /** The first value of a header (names are lowercase), or undefined. */
@@ -337,10 +355,15 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#decompressor = new HeaderDecompressor({
       maxBlockSize: options.maxHeaderBlockSize ?? DEFAULT_MAX_HEADER_BLOCK_SIZE,
     });
+    const maxHeaderBlockSize = options.maxHeaderBlockSize ?? DEFAULT_MAX_HEADER_BLOCK_SIZE;
     this.#parser = new FrameParser(
       (frame) => this.#onFrame(frame),
       (error) => this.#protocolError(error),
-      { maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE },
+      {
+        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        // A compressed block is at most a little larger than the inflated block it makes.
+        maxControlFrameSize: maxHeaderBlockSize + CONTROL_FRAME_OVERHEAD,
+      },
     );
 
     const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
@@ -357,6 +380,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     finished(socket, () => this.#finalize());
     if (options.head && options.head.length > 0) this.#onSocketData(options.head);
     if (!socket.destroyed) socket.resume();
+  }
+
+  /** Bytes of the peer's held by the frame parser: part of a frame header or of one control frame. */
+  get bufferedBytes(): number {
+    return this.#parser.bufferedBytes;
   }
 
   /** Streams currently open (not yet closed in both directions or reset). */
@@ -508,7 +536,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       destroyed: () => this.#onStreamDestroyed(record),
       resetStatus: () => record.resetStatus,
     };
-    record.stream = new SpdyStream(id, headers, io, writable);
+    record.stream = new SpdyStream(id, headers, io, local && !writable);
     this.#streams.set(id, record);
     return record;
   }
@@ -629,6 +657,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   #queueControl(bytes: Buffer): void {
     this.#control.push({ bytes });
+    if (this.#control.length > MAX_QUEUED_CONTROL_FRAMES) this.#updateFlow();
     this.#schedulePump();
   }
 
@@ -729,6 +758,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     } finally {
       socket.uncork();
     }
+    if (this.#paused) this.#updateFlow();
     if (wrote) this.#idleTimer?.refresh();
     for (const callback of written) callback();
   }
@@ -794,7 +824,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#decompressor.decompress(frame.headerBlock).then(
       (block) => {
         this.#inflating = false;
-        if (this.#readingStopped || this.#state === 'closed') return;
+        if (this.#readingStopped || this.#state === 'closed') {
+          // Read on, if only to see the peer hang up.
+          this.#updateFlow();
+          return;
+        }
         try {
           this.#onHeaderBlock(frame, block);
           while (!this.#inflating && this.#inbox.length > 0 && !this.#readingStopped) {
@@ -812,6 +846,9 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
       },
       (error: unknown) => {
         this.#inflating = false;
+        // The socket was paused for the inflation: resume, so the peer's hang-up ends the session
+        // at once instead of at the close timeout.
+        this.#updateFlow();
         const cause = error instanceof Error ? error : new Error(String(error));
         this.#protocolError(
           cause instanceof SpdyProtocolError ? cause : new SpdyProtocolError(cause.message, { cause }),
@@ -941,9 +978,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.#shutdown({ finalFrame: null });
   }
 
-  /** Pauses the socket while a reader is behind or a header block is inflating. */
+  /** Pauses the socket while a reader is behind, a header block is inflating, or the peer does not read our frames. */
   #updateFlow(): void {
-    const pause = (this.#congested.size > 0 || this.#inflating) && this.#state !== 'closed';
+    const pause =
+      (this.#congested.size > 0 || this.#inflating || this.#control.length > MAX_QUEUED_CONTROL_FRAMES) &&
+      this.#state !== 'closed';
     if (pause === this.#paused) return;
     this.#paused = pause;
     if (pause) this.#socket.pause();

@@ -168,11 +168,22 @@ interface Collected {
   parser: FrameParser;
 }
 
+/** A parser whose DATA pieces are put back together into whole frames, as they were sent. */
 function collect(maxFrameSize?: number): Collected {
   const frames: SpdyFrame[] = [];
   const errors: SpdyProtocolError[] = [];
+  let pieces: Buffer[] = [];
   const parser = new FrameParser(
-    (frame) => frames.push(frame),
+    (frame) => {
+      if (frame.type !== 'DATA') {
+        frames.push(frame);
+        return;
+      }
+      pieces.push(frame.data);
+      if (frame.partial) return;
+      frames.push({ ...frame, data: pieces.length === 1 ? frame.data : Buffer.concat(pieces) });
+      pieces = [];
+    },
     (error) => errors.push(error),
     maxFrameSize === undefined ? {} : { maxFrameSize },
   );

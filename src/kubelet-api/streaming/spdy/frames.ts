@@ -12,6 +12,8 @@
  */
 import { SpdyProtocolError } from './errors.ts';
 
+const EMPTY = Buffer.alloc(0);
+
 /** The only protocol version spoken (SPDY/3 and 3.1 share the framing). */
 export const SPDY_VERSION = 3;
 
@@ -26,6 +28,13 @@ export const MAX_STREAM_ID = 0x7fff_ffff;
 
 /** Default cap on one frame's payload: 16 MiB, i.e. whatever the length field allows. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Default cap on one control frame's payload, which the parser must hold whole: a compressed
+ * header block of at most 1 MiB inflated (deflate adds a few bytes per 64 KiB to data it cannot
+ * shrink) plus the frame's own fields. Kubernetes' header blocks are a few hundred bytes.
+ */
+export const DEFAULT_MAX_CONTROL_FRAME_SIZE = 1024 * 1024 + 4096;
 
 /** Control frame type codes. */
 export const ControlType = {
@@ -72,12 +81,18 @@ export const GoAwayStatus = {
  */
 export type SpdyHeaders = Record<string, string | string[]>;
 
-/** DATA: payload bytes of one stream; FIN in `flags` half-closes it. */
+/**
+ * DATA: payload bytes of one stream; FIN in `flags` half-closes it. {@link FrameParser} hands a
+ * frame's payload on in pieces as it arrives, so a 16 MiB frame is never held whole: every piece
+ * but the last is `partial`, and only the last carries the frame's flags.
+ */
 export interface DataFrame {
   type: 'DATA';
   streamId: number;
   flags: number;
   data: Buffer;
+  /** From {@link FrameParser}: more of this frame's payload follows in the next DataFrame. */
+  partial?: boolean;
 }
 
 /** SYN_STREAM: opens a stream, carrying its headers. */
@@ -463,28 +478,40 @@ export function decodeHeaderBlock(block: Buffer, streamId?: number): SpdyHeaders
 
 /** Options of {@link FrameParser}. */
 export interface FrameParserOptions {
-  /** Largest accepted payload of one frame, in bytes. Default 16 MiB. */
+  /** Largest accepted payload of a DATA frame, in bytes. Default 16 MiB (it is never buffered whole). */
   maxFrameSize?: number;
+  /** Largest accepted payload of a control frame, which is buffered whole. Default 1 MiB + 4 KiB. */
+  maxControlFrameSize?: number;
+}
+
+/** The DATA frame whose payload is passing through. */
+interface DataInProgress {
+  streamId: number;
+  flags: number;
+  remaining: number;
 }
 
 /**
- * Turns a byte stream, split anywhere, into whole frames. Complete frames are handed to
- * `onFrame` as soon as their last byte arrives; a payload that arrived in one chunk is a view
- * of that chunk, not a copy.
+ * Turns a byte stream, split anywhere, into frames. Control frames are handed to `onFrame` whole
+ * as soon as their last byte arrives. A DATA frame's payload is handed on as it arrives, in
+ * pieces that are views of the input chunks (see {@link DataFrame}): the parser never holds DATA,
+ * so what it buffers is at most one control frame (`maxControlFrameSize`) and a frame header.
  *
- * Any protocol error (bad version, a frame over `maxFrameSize`, a malformed control frame) is
+ * Any protocol error (bad version, a frame over its limit, a malformed control frame) is
  * reported once through `onError` and stops the parser: after it, the byte stream cannot be
  * trusted to be aligned on frames, so later input is ignored. Unknown control frame types are
  * skipped silently, as the SPDY/3 draft asks.
  */
 export class FrameParser {
   readonly maxFrameSize: number;
+  readonly maxControlFrameSize: number;
   #onFrame: (frame: SpdyFrame) => void;
   #onError: (error: SpdyProtocolError) => void;
   #chunks: Buffer[] = [];
   #buffered = 0;
-  /** Header plus payload of the frame being assembled, once its header has been validated. */
+  /** Header plus payload of the control frame being assembled, once its header has been validated. */
   #frameSize = -1;
+  #data: DataInProgress | undefined;
   #failed = false;
 
   constructor(
@@ -495,6 +522,7 @@ export class FrameParser {
     this.#onFrame = onFrame;
     this.#onError = onError;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.maxControlFrameSize = options.maxControlFrameSize ?? DEFAULT_MAX_CONTROL_FRAME_SIZE;
   }
 
   /** True once a protocol error stopped the parser. */
@@ -502,7 +530,7 @@ export class FrameParser {
     return this.#failed;
   }
 
-  /** Bytes received but not yet part of a whole frame. */
+  /** Bytes received and held: part of a frame header or of a control frame. */
   get bufferedBytes(): number {
     return this.#buffered;
   }
@@ -513,24 +541,14 @@ export class FrameParser {
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     while (!this.#failed) {
+      if (this.#data) {
+        if (!this.#passData(this.#data)) return;
+        continue;
+      }
       if (this.#frameSize < 0) {
         if (this.#buffered < FRAME_HEADER_SIZE) return;
-        const header = decodeFrameHeader(this.#peekHeader());
-        // Check what the header promises before buffering the payload, so a peer cannot make
-        // us hold 16 MiB of a frame that will be rejected anyway.
-        if (header.control && header.version !== SPDY_VERSION) {
-          this.#fail(
-            new SpdyProtocolError(`unsupported SPDY version ${header.version} (only ${SPDY_VERSION} is spoken)`),
-          );
-          return;
-        }
-        if (header.length > this.maxFrameSize) {
-          this.#fail(
-            new SpdyProtocolError(`SPDY frame of ${header.length} bytes is over the limit of ${this.maxFrameSize}`),
-          );
-          return;
-        }
-        this.#frameSize = FRAME_HEADER_SIZE + header.length;
+        if (!this.#startFrame(decodeFrameHeader(this.#peekHeader()))) return;
+        continue;
       }
       if (this.#buffered < this.#frameSize) return;
       const bytes = this.#take(this.#frameSize);
@@ -547,13 +565,68 @@ export class FrameParser {
     }
   }
 
-  #fail(error: SpdyProtocolError): void {
+  /**
+   * Checks what a header promises before anything of the payload is kept, so a peer cannot make
+   * us hold a frame that will be rejected anyway. False when the parser failed.
+   */
+  #startFrame(header: FrameHeader): boolean {
+    if (!header.control) {
+      if (header.length > this.maxFrameSize) {
+        return this.#fail(
+          new SpdyProtocolError(`SPDY frame of ${header.length} bytes is over the limit of ${this.maxFrameSize}`),
+        );
+      }
+      if (header.streamId === 0) return this.#fail(new SpdyProtocolError('SPDY DATA frame names stream 0'));
+      this.#take(FRAME_HEADER_SIZE);
+      this.#data = { streamId: header.streamId, flags: header.flags, remaining: header.length };
+      return true;
+    }
+    if (header.version !== SPDY_VERSION) {
+      return this.#fail(
+        new SpdyProtocolError(`unsupported SPDY version ${header.version} (only ${SPDY_VERSION} is spoken)`),
+      );
+    }
+    if (header.length > this.maxControlFrameSize) {
+      return this.#fail(
+        new SpdyProtocolError(
+          `SPDY control frame of ${header.length} bytes is over the limit of ${this.maxControlFrameSize}`,
+        ),
+      );
+    }
+    this.#frameSize = FRAME_HEADER_SIZE + header.length;
+    return true;
+  }
+
+  /** Hands on what has arrived of a DATA payload; false when more input is needed. */
+  #passData(data: DataInProgress): boolean {
+    if (data.remaining === 0) {
+      // A frame without payload (a bare FIN).
+      this.#data = undefined;
+      this.#onFrame({ type: 'DATA', streamId: data.streamId, flags: data.flags, data: EMPTY });
+      return true;
+    }
+    if (this.#buffered === 0) return false;
+    const first = this.#chunks[0] as Buffer;
+    const size = Math.min(first.length, data.remaining);
+    const piece = this.#take(size);
+    data.remaining -= size;
+    if (data.remaining > 0) {
+      this.#onFrame({ type: 'DATA', streamId: data.streamId, flags: 0, data: piece, partial: true });
+    } else {
+      this.#data = undefined;
+      this.#onFrame({ type: 'DATA', streamId: data.streamId, flags: data.flags, data: piece });
+    }
+    return true;
+  }
+
+  #fail(error: SpdyProtocolError): false {
     this.#failed = true;
     this.#chunks = [];
     this.#buffered = 0;
+    this.#data = undefined;
     this.#onError(error);
+    return false;
   }
-
   #peekHeader(): Buffer {
     const first = this.#chunks[0] as Buffer;
     if (first.length >= FRAME_HEADER_SIZE) return first;
