@@ -336,6 +336,11 @@ export class PodmanProvider implements Provider {
     this.#running(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '').addEphemeralContainers(pod);
   }
 
+  /** Ephemeral containers run in the pod's Podman pod (see updatePod). */
+  runsEphemeralContainers(): boolean {
+    return true;
+  }
+
   async deletePod(pod: Pod, _options: ProviderCallOptions): Promise<void> {
     const key = podKey(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
     const leftover = this.#leftovers.get(key);
