@@ -33,6 +33,7 @@ import { sleep } from '../../util/sleep.ts';
 import { isAlreadyExists } from './api/errors.ts';
 import type { PodmanConfig } from './config.ts';
 import { type ActionTarget, runAction } from './container-actions.ts';
+import { ContainerExits, hasExited } from './container-exits.ts';
 import { containerCreateSpec, enforceableLimits, resourceLimits } from './container-spec.ts';
 import { imageRegistry, registryAuth } from './image-auth.ts';
 import { LABEL_CONTAINER, LABEL_KIND, podLabels, podmanContainerName, podmanPodName } from './labels.ts';
@@ -47,10 +48,6 @@ import { MissingVolumeSourceError, type VolumeSources } from './volume-files.ts'
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 const BACKOFF_RESET_AFTER_MS = 600_000;
-/** While Podman reports a container `stopping`, it is looked at again this often until it has exited. */
-const EXIT_RECHECK_MS = 200;
-/** Failed inspects of a container that may have exited before the next event or resync has to ask again. */
-const MAX_EXIT_RECHECK_FAILURES = 10;
 
 export type EventSink = (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 
@@ -101,11 +98,6 @@ function waiting(reason: string, message?: string): ContainerState {
   return { waiting: message ? { reason, message } : { reason } };
 }
 
-/** Podman has finished with the container's process: its exit code is known. `stopping` is not there yet. */
-function hasExited(info: ContainerInfo): boolean {
-  return !info.running && (info.status === 'exited' || info.status === 'stopped');
-}
-
 /** The Podman container ID in a status' `podman://<id>`. */
 function containerIdOf(state: ContainerState | undefined): string | undefined {
   const id = state?.terminated?.containerID;
@@ -127,10 +119,7 @@ export class PodRuntime {
   readonly #events: EventSink;
   /** Aborts supervision: on termination, on removal, and when the provider stops. */
   readonly #controller = new AbortController();
-  /** Resolves a container's wait for its exit, by Podman container ID. */
-  readonly #exitWaiters = new Map<string, (info: ContainerInfo) => void>();
-  /** Containers with a recheck of their exit scheduled. */
-  readonly #rechecking = new Set<string>();
+  readonly #exits: ContainerExits;
   #pod: Pod;
   #lifecycle: PodLifecycle = 'running';
   #podIPs: string[] = [];
@@ -148,6 +137,7 @@ export class PodRuntime {
     this.#dir = podStateDir(deps.config.stateDir, pod);
     this.#volumes = new PodVolumes(pod, this.#dir, deps.volumeSources(pod));
     this.#events = deps.events(pod);
+    this.#exits = new ContainerExits(deps.backend, () => this.#now());
     this.#startTime = kubeTime(new Date(this.#now()));
     for (const spec of pod.spec?.initContainers ?? []) this.#containers.set(spec.name, this.#record(spec, 'init'));
     for (const spec of pod.spec?.containers ?? []) this.#containers.set(spec.name, this.#record(spec, 'app'));
@@ -464,6 +454,8 @@ export class PodRuntime {
         c.started = false;
         this.#changed();
       }
+      // Stopped by a termination (or the pod failed meanwhile): this run stays the last.
+      if (this.#lifecycle !== 'running') return false;
       const exitCode = c.state.terminated?.exitCode ?? 0;
       if (goal === 'succeeded' && exitCode === 0) return true;
       const restart =
@@ -579,10 +571,7 @@ export class PodRuntime {
       const info = await this.#inspectAfterStart(c.id);
       this.#applyInfo(c, info);
       // A quick process may already be gone: `stopped` until Podman's cleanup, then `exited`.
-      if (!info.running && !hasExited(info) && info.status !== 'stopping') {
-        throw new Error(info.error || `container ${c.spec.name} did not start`);
-      }
-      if (!info.running && !hasExited(info)) c.state = { running: { startedAt: kubeTime(new Date(this.#now())) } };
+      if (!info.running && !hasExited(info)) throw new Error(info.error || `container ${c.spec.name} did not start`);
       this.#events('Normal', 'Started', `Started container ${c.spec.name}`);
     } catch (error) {
       if (signal.aborted) return false;
@@ -736,86 +725,20 @@ export class PodRuntime {
     c.probes = [];
   }
 
-  /**
-   * Resolves with the container's terminated state once Podman has finished with its process —
-   * learnt from Podman's events, the resync, or the stop that ended it.
-   */
-  #waitForExit(c: ContainerRecord) {
-    return new Promise<NonNullable<ContainerState['terminated']>>((resolve) => {
-      const id = c.id ?? '';
-      const signal = this.#controller.signal;
-      const forget = () => this.#exitWaiters.delete(id);
-      const done = (info: ContainerInfo) => {
-        forget();
-        signal.removeEventListener('abort', forget);
-        resolve(this.#terminatedState(info));
-      };
-      this.#exitWaiters.set(id, done);
-      signal.addEventListener('abort', forget, { once: true });
-      // It may have exited before we started waiting.
-      void this.#checkExit(id);
-    });
+  /** The container's terminated state once Podman has finished with its process. */
+  async #waitForExit(c: ContainerRecord): Promise<NonNullable<ContainerState['terminated']>> {
+    return this.#terminatedState(await this.#exits.wait(c.id ?? '', this.#controller.signal));
   }
 
-  /**
-   * Asks Podman whether a container we wait for has exited. `stopping` is asked again shortly
-   * (until the stop is over); so is an inspect that failed — a few times, then the next event or
-   * resync asks again, so an unreachable Podman is not asked in a tight loop.
-   */
-  async #checkExit(id: string, failures = 0): Promise<void> {
-    if (!this.#exitWaiters.has(id)) return;
-    let info: ContainerInfo;
-    try {
-      info = await this.#deps.backend.inspectContainer(id);
-    } catch (error) {
-      if (isNotFound(error)) this.#exitWaiters.get(id)?.(this.#vanished(id));
-      else if (failures < MAX_EXIT_RECHECK_FAILURES) this.#recheckExit(id, failures + 1);
-      return;
-    }
-    this.containerExited(info);
-  }
-
-  #recheckExit(id: string, failures = 0): void {
-    if (this.#rechecking.has(id)) return;
-    this.#rechecking.add(id);
-    setTimeout(() => {
-      this.#rechecking.delete(id);
-      void this.#checkExit(id, failures);
-    }, EXIT_RECHECK_MS).unref();
-  }
-
-  /** What is reported for a container removed behind our back (`podman rm -f`). */
-  #vanished(id: string): ContainerInfo {
-    const now = new Date(this.#now());
-    return {
-      id,
-      name: '',
-      status: 'exited',
-      running: false,
-      exitCode: 137,
-      oomKilled: false,
-      startedAt: undefined,
-      finishedAt: now,
-      error: 'The container could not be located: it was removed from Podman',
-      image: '',
-      imageID: '',
-      labels: {},
-    };
-  }
-
-  /** Podman reported that one of this pod's containers died or stopped (or the resync found it not running). */
+  /** Podman reported that one of this pod's containers died or stopped. */
   containerExited(info: ContainerInfo): void {
-    const waiter = this.#exitWaiters.get(info.id);
-    if (!waiter || info.running) return;
-    // `stopping` has no exit code yet, and the container cannot be started again until it is over.
-    if (hasExited(info)) waiter(info);
-    else this.#recheckExit(info.id);
+    this.#exits.report(info);
   }
 
   /** Re-reads every running container from Podman (after missed events, or to resync). */
   async resync(): Promise<void> {
     for (const c of this.#containers.values()) {
-      if (c.id && c.state.running) await this.#checkExit(c.id);
+      if (c.id && c.state.running) await this.#exits.check(c.id);
     }
   }
 
@@ -834,7 +757,7 @@ export class PodRuntime {
       c.stopping = false;
     }
     // Podman's stop answers once the container is down: its exit is final now.
-    await this.#checkExit(id);
+    await this.#exits.check(id);
   }
 
   /** Rewrites configMap/secret/projected volume files from their current sources. */
