@@ -337,7 +337,7 @@ describe('PodmanProvider against Podman', { skip: podmanSkipReason() }, () => {
 });
 
 describe('PodmanProvider with Podman unreachable', () => {
-  test('aborting the provider context ends its retries: adoption gives up at once', async () => {
+  test('a call whose signal aborts does not wait for Podman; aborting the provider context ends its retries', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vk-provider-down-'));
     const configPath = join(dir, 'podman.json');
     writeFileSync(configPath, JSON.stringify({ url: `unix://${join(dir, 'no-podman.sock')}`, stateDir: dir }));
@@ -363,6 +363,12 @@ describe('PodmanProvider with Podman unreachable', () => {
       return p;
     });
     await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(listed, false);
+    // A call that is no longer wanted (shutdown, timeout) does not wait for Podman.
+    const unwanted = new AbortController();
+    const abandoned = provider.getPods({ signal: unwanted.signal });
+    unwanted.abort(new Error('shutting down'));
+    await assert.rejects(abandoned, /shutting down/);
     assert.equal(listed, false);
     context.abort();
     assert.deepEqual(

@@ -181,6 +181,15 @@ export class PodmanProvider implements Provider {
     }
   }
 
+  /**
+   * Waits until the pods of an earlier run are adopted (which waits for Podman to answer), or
+   * until the call is no longer wanted: a shutdown must not wait for an unreachable Podman.
+   */
+  async #adopted(signal: AbortSignal): Promise<void> {
+    await abortable(this.#ready, signal);
+    signal.throwIfAborted();
+  }
+
   /** The API pod of that uid on this node, for a Podman pod made by a version that saved no pod. */
   async #apiPod(namespace: string, name: string, uid: string): Promise<Pod | undefined> {
     try {
@@ -298,7 +307,7 @@ export class PodmanProvider implements Provider {
 
   /** Creates the pod's sandbox first, so status.podIP can be resolved in the environment; start reuses it. */
   async allocatePodIPs(pod: Pod, options: ProviderCallOptions): Promise<string[]> {
-    await this.#ready;
+    await this.#adopted(options.signal);
     return ensurePodSandbox(this.#backend, pod, {
       nodeName: this.#options.nodeName,
       network: this.#options.config.network,
@@ -306,8 +315,8 @@ export class PodmanProvider implements Provider {
     });
   }
 
-  async createPod(pod: Pod, _options: ProviderCallOptions): Promise<void> {
-    await this.#ready;
+  async createPod(pod: Pod, options: ProviderCallOptions): Promise<void> {
+    await this.#adopted(options.signal);
     await this.#namespacesReady(pod);
     const runtime = this.#runtime(pod);
     await runtime.start();
@@ -372,9 +381,7 @@ export class PodmanProvider implements Provider {
   }
 
   async getPods(options: ProviderCallOptions): Promise<Pod[]> {
-    // Podman may not answer for a long time (the adoption loop waits for it): the caller's stop wins.
-    await abortable(this.#ready, options.signal);
-    options.signal.throwIfAborted();
+    await this.#adopted(options.signal);
     return [
       ...[...this.#runtimes.values()].map((r) => ({ ...r.pod, status: r.status() })),
       ...[...this.#leftovers.values()].map((l) => l.pod),
