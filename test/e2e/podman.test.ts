@@ -105,6 +105,19 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     );
   }
 
+  /**
+   * The lines of `kubectl logs <args>` once there are any: a run that has just started may not have
+   * written its line yet. More than one run's lines end the wait at once (and fail the test).
+   */
+  async function oneRunsLog(args: string[]): Promise<string[]> {
+    return waitFor(`kubectl logs ${args.join(' ')}`, async () => {
+      const logs = await kubectl(['logs', ...args]);
+      assert.equal(logs.code, 0, logs.stderr);
+      const lines = logs.stdout.split('\n').filter(Boolean);
+      return lines.length > 0 ? lines : undefined;
+    });
+  }
+
   test('a Deployment of busybox httpd: kubectl port-forward then an HTTP request returns the page', async () => {
     const started = Date.now();
     await cluster.client.create(Deployments, {
@@ -301,9 +314,7 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     assert.ok(events.some((e) => e.involvedObject?.name === 'crash' && e.reason === 'BackOff'));
     // One run's log each, not every run's: the current (or, waiting to restart, the one that ended) and the previous.
     for (const args of [[], ['--previous']]) {
-      const logs = await kubectl(['logs', 'crash', ...args]);
-      assert.equal(logs.code, 0, logs.stderr);
-      assert.deepEqual(logs.stdout.split('\n').filter(Boolean), ['crashing'], `kubectl logs ${args.join(' ')}`);
+      assert.deepEqual(await oneRunsLog(['crash', ...args]), ['crashing'], `kubectl logs ${args.join(' ')}`);
     }
   });
 
@@ -423,11 +434,8 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     // sh as PID 1 ignores SIGTERM: the kill is SIGKILL after the grace period, never a clean exit.
     assert.equal(restarted.lastState?.terminated?.exitCode, 137);
     assert.equal(restarted.lastState?.terminated?.reason, 'Error');
-    const previous = await kubectl(['logs', 'probed', '-c', 'live', '--previous']);
-    assert.equal(previous.code, 0, previous.stderr);
-    assert.deepEqual(previous.stdout.split('\n').filter(Boolean), ['alive']);
-    const current = await kubectl(['logs', 'probed', '-c', 'live']);
-    assert.deepEqual(current.stdout.split('\n').filter(Boolean), ['alive']);
+    assert.deepEqual(await oneRunsLog(['probed', '-c', 'live', '--previous']), ['alive']);
+    assert.deepEqual(await oneRunsLog(['probed', '-c', 'live']), ['alive']);
     const events = (await cluster.client.list<Event>(Events, { namespace })).items;
     assert.ok(!events.some((e) => e.involvedObject?.name === 'probed' && /improper/.test(e.message ?? '')));
   });

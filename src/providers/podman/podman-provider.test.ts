@@ -128,7 +128,7 @@ describe('PodmanProvider against Podman', { skip: podmanSkipReason() }, () => {
 
   /**
    * The current and previous logs of a container with the status they were read under: read again
-   * if the container moved to another run (or state) meanwhile.
+   * if the container moved to another run (or state) meanwhile, or its run has written nothing yet.
    */
   async function logsOfOneMoment(pod: string, name: string) {
     for (;;) {
@@ -136,7 +136,11 @@ describe('PodmanProvider against Podman', { skip: podmanSkipReason() }, () => {
       const current = await logs(pod, name, false);
       const previous = await logs(pod, name, true);
       const after = containerStatus(await status(pod), name);
-      if (JSON.stringify(before) === JSON.stringify(after) && before) return { status: before, current, previous };
+      // A run that has just started may not have written its first line yet.
+      const written = current.length > 0 || !before?.state?.running;
+      if (JSON.stringify(before) === JSON.stringify(after) && before && written) {
+        return { status: before, current, previous };
+      }
     }
   }
 
