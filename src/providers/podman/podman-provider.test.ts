@@ -338,6 +338,68 @@ describe('PodmanProvider against Podman', { skip: podmanSkipReason() }, () => {
       ['app'],
     );
   });
+
+  test('adopts its pods from what it saved, without asking the API; the controller decides what goes', async () => {
+    const nodeName = `vkt-adopt-${runId}`;
+    const stateDir = mkdtempSync(join(tmpdir(), 'vk-provider-adopt-'));
+    const api = new FakeKubeApi(); // empty: an API GET would find nothing
+    const make = (signal: AbortSignal) =>
+      new PodmanProvider({
+        backend: new ClientBackend(env.client),
+        config: { ...PODMAN_DEFAULTS, url: env.service.address, stateDir },
+        nodeName,
+        internalIP: '127.0.0.1',
+        client: {
+          get: (type, location) => api.get(type, location),
+          createSubresource: () => Promise.reject(new Error('no tokens here')),
+        },
+        resources: new ResourceCache({ client: api }),
+        events: { record() {} },
+        logger: silentLogger(),
+        signal,
+      });
+    const first = new AbortController();
+    const before = make(first.signal);
+    const pod: Pod = {
+      metadata: { namespace, name: 'kept', uid: randomUUID() },
+      spec: {
+        nodeName,
+        terminationGracePeriodSeconds: 0,
+        containers: [
+          { name: 'main', image: env.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', 'exec sleep 1000'] },
+        ],
+      },
+    };
+    try {
+      await before.createPod(pod, call());
+      const id = await waitFor('running', async () => {
+        const c = (await before.getPodStatus(namespace, 'kept', call()))?.containerStatuses?.[0];
+        return c?.state?.running ? c.containerID : undefined;
+      });
+      first.abort(); // the virtual kubelet stops; the pod runs on
+
+      const second = new AbortController();
+      const after = make(second.signal);
+      try {
+        const pods = await after.getPods(call());
+        assert.deepEqual(
+          pods.map((p) => [p.metadata?.name, p.metadata?.uid, p.status?.containerStatuses?.[0]?.containerID]),
+          [['kept', pod.metadata?.uid, id]],
+        );
+        assert.ok(!api.requests.some((r) => r.verb === 'get'), 'the pod came from the saved copy');
+        // The controller finds no API pod for it and deletes it: the Podman pod goes.
+        await after.deletePod(pods[0] as Pod, call());
+        await waitFor('the Podman pod removed', async () => {
+          const left = await env.client.listPods({ labelFilters: { [LABEL_NODE]: nodeName } });
+          return left.length === 0;
+        });
+      } finally {
+        second.abort();
+      }
+    } finally {
+      await env.service.removePods({ [LABEL_NODE]: nodeName });
+    }
+  });
 });
 
 describe('PodmanProvider with Podman unreachable', () => {
