@@ -405,3 +405,48 @@ test('a missing ConfigMap holds the pod in CreateContainerConfigError until it a
   const env = h.mock.pods.get('default/needy')?.spec?.containers[0]?.env;
   assert.deepEqual(env, [{ name: 'MODE', value: 'fast' }]);
 });
+
+test('an ephemeral container the provider cannot run is reported terminated, with one Warning event', async (t) => {
+  const h = await start();
+  t.after(() => h.stop());
+  await h.api.create(Pods, pod('debugged'));
+  await until(() => isRunning(h.api, 'debugged'), 'debugged Running');
+  // What `kubectl debug` does: the ephemeralcontainers subresource adds one to the spec.
+  await h.api.patch(
+    Pods,
+    { namespace: 'default', name: 'debugged', subresource: 'ephemeralcontainers' },
+    { spec: { ephemeralContainers: [{ name: 'debugger', image: 'busybox', stdin: true, tty: true }] } },
+    'strategic',
+  );
+  await until(
+    () => apiPod(h.api, 'debugged')?.status?.ephemeralContainerStatuses?.[0]?.state?.terminated !== undefined,
+    'the ephemeral container reported',
+  );
+  const status = apiPod(h.api, 'debugged')?.status?.ephemeralContainerStatuses?.[0];
+  assert.equal(status?.name, 'debugger');
+  assert.equal(status?.state?.terminated?.reason, 'EphemeralContainersNotSupported');
+  assert.match(status?.state?.terminated?.message ?? '', /cannot run ephemeral containers/);
+  assert.equal(apiPod(h.api, 'debugged')?.status?.phase, 'Running', 'the pod itself runs on');
+  await until(() => h.events.some((e) => e.reason === 'EphemeralContainersNotSupported'), 'the Warning event');
+  const warnings = h.events.filter((e) => e.reason === 'EphemeralContainersNotSupported');
+  assert.deepEqual(warnings, [{ reason: 'EphemeralContainersNotSupported', type: 'Warning', pod: 'debugged' }]);
+});
+
+test('a provider that runs ephemeral containers reports them itself; the controller adds nothing', async (t) => {
+  const h = await start({
+    provider: (mock) => Object.assign(mock, { runsEphemeralContainers: () => true }),
+  });
+  t.after(() => h.stop());
+  await h.api.create(Pods, pod('debugged'));
+  await until(() => isRunning(h.api, 'debugged'), 'debugged Running');
+  await h.api.patch(
+    Pods,
+    { namespace: 'default', name: 'debugged', subresource: 'ephemeralcontainers' },
+    { spec: { ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] } },
+    'strategic',
+  );
+  await until(() => calls(h.mock, 'updatePod', 'debugged') === 1, 'updatePod with the ephemeral container');
+  await until(() => (h.worked.get('pod-status') ?? 0) >= 3, 'the status looked at again');
+  assert.equal(apiPod(h.api, 'debugged')?.status?.ephemeralContainerStatuses, undefined);
+  assert.ok(!h.events.some((e) => e.reason === 'EphemeralContainersNotSupported'));
+});

@@ -49,6 +49,8 @@ export const PodEventReason = {
   UpdateFailed: 'ProviderUpdateFailed',
   DeleteSuccess: 'ProviderDeleteSuccess',
   DeleteFailed: 'ProviderDeleteFailed',
+  /** An ephemeral container (`kubectl debug`) the provider cannot run. */
+  EphemeralContainerUnsupported: 'EphemeralContainersNotSupported',
 } as const;
 
 export interface PodControllerOptions {
@@ -110,6 +112,8 @@ export class PodController {
   readonly #records: PodRecords;
   /** The last API version of pods deleted from the API, for the provider-side delete. */
   readonly #tombstones = new Map<string, Pod>();
+  /** Why ephemeral containers cannot run here; undefined when the provider runs them. */
+  readonly #ephemeralUnsupported: string | undefined;
   #resolveReady: () => void = () => {};
   /** Resolves once the pod cache is filled and startup reconciliation is done. */
   readonly ready: Promise<void>;
@@ -133,6 +137,9 @@ export class PodController {
       });
       this.#pods = this.#poller;
     }
+    this.#ephemeralUnsupported = provider.runsEphemeralContainers?.()
+      ? undefined
+      : 'the provider of this virtual kubelet cannot run ephemeral containers';
     this.#records = new PodRecords(options.resources);
     this.#informer = new Informer<Pod>({
       client: options.client,
@@ -188,7 +195,11 @@ export class PodController {
   }
 
   #statusContext(): StatusContext {
-    return { hostIPs: this.#options.node().hostIPs, now: kubeTimeAt(this.#clock.now()) };
+    return {
+      hostIPs: this.#options.node().hostIPs,
+      now: kubeTimeAt(this.#clock.now()),
+      ...(this.#ephemeralUnsupported ? { ephemeralContainersUnsupported: this.#ephemeralUnsupported } : {}),
+    };
   }
 
   #callProvider<T>(signal: AbortSignal, call: (options: ProviderCallOptions) => Promise<T>): Promise<T> {
@@ -454,6 +465,18 @@ export class PodController {
     }
     record.fingerprint = fingerprint;
     this.#events.record(apiPod, 'Normal', PodEventReason.UpdateSuccess, 'Update pod in provider successfully');
+    if (this.#ephemeralUnsupported) {
+      const reported = new Set((apiPod.status?.ephemeralContainerStatuses ?? []).map((c) => c.name));
+      for (const container of apiPod.spec?.ephemeralContainers ?? []) {
+        if (reported.has(container.name)) continue;
+        this.#events.record(
+          apiPod,
+          'Warning',
+          PodEventReason.EphemeralContainerUnsupported,
+          `ephemeral container ${container.name} not started: ${this.#ephemeralUnsupported}`,
+        );
+      }
+    }
   }
 
   /**

@@ -51,6 +51,24 @@ export interface StatusContext {
   hostIPs: string[];
   /** "Now" in Kubernetes time format, injectable for tests. */
   now?: string;
+  /**
+   * Why the provider cannot run ephemeral containers, when it cannot: each one it reports no
+   * status for is then shown terminated with this message.
+   */
+  ephemeralContainersUnsupported?: string;
+}
+
+/** The state of an ephemeral container the provider cannot run. */
+export function unsupportedEphemeralState(message: string, now: string) {
+  return {
+    terminated: {
+      exitCode: 128,
+      reason: 'EphemeralContainersNotSupported',
+      message,
+      startedAt: now,
+      finishedAt: now,
+    },
+  };
 }
 
 function onePerFamily(ips: string[]): string[] {
@@ -151,6 +169,27 @@ export function desiredPodStatus(pod: Pod, reported: PodStatus, context: StatusC
   if (containerStatuses) status.containerStatuses = containerStatuses;
   const initStatuses = orderedStatuses(pod.spec?.initContainers, reported.initContainerStatuses);
   if (initStatuses) status.initContainerStatuses = initStatuses;
+  const unsupported = context.ephemeralContainersUnsupported;
+  if (unsupported && (pod.spec?.ephemeralContainers?.length ?? 0) > 0) {
+    // Kept as first written: a later write must not move the times.
+    const known = new Map(
+      [...(current.ephemeralContainerStatuses ?? []), ...(reported.ephemeralContainerStatuses ?? [])].map((c) => [
+        c.name,
+        c,
+      ]),
+    );
+    status.ephemeralContainerStatuses = (pod.spec?.ephemeralContainers ?? []).map(
+      (c) =>
+        known.get(c.name) ?? {
+          name: c.name,
+          image: c.image ?? '',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: unsupportedEphemeralState(unsupported, now),
+        },
+    );
+  }
 
   const reportedOwned = (reported.conditions ?? []).filter((c) => OWNED_CONDITIONS.has(c.type));
   const byType = new Map(derivedConditions(pod, status).map((c) => [c.type, c]));

@@ -7,8 +7,9 @@
  * ({@link NodeProvider}), shape the Node object ({@link NodeConfigurer}), give pods an IP before
  * their containers start ({@link PodIPAllocator}), `kubectl logs` ({@link ContainerLogsProvider}),
  * `exec` ({@link ContainerExecProvider}), `attach` ({@link ContainerAttachProvider}),
- * `port-forward` ({@link PortForwardProvider}), `top` ({@link StatsProvider}), and a last word
- * before the process stops ({@link ClosableProvider}). A capability left out answers 501 in the
+ * `port-forward` ({@link PortForwardProvider}), `top` ({@link StatsProvider}), ephemeral containers
+ * for `kubectl debug` ({@link EphemeralContainerProvider}), and a last word before the process
+ * stops ({@link ClosableProvider}). A capability left out answers 501 in the
  * kubelet API.
  *
  * Objects passed to a provider are shared with the controller's cache: read them, copy what you
@@ -208,6 +209,20 @@ export interface StatsProvider {
 }
 
 /**
+ * Optional: the provider runs ephemeral containers (`kubectl debug`). They reach it through
+ * {@link PodLifecycleHandler.updatePod} — `spec.ephemeralContainers` only grows; an ephemeral
+ * container is never changed, removed or restarted — and it reports them in
+ * `ephemeralContainerStatuses`. For a provider without this capability (or that answers false)
+ * the controller reports each ephemeral container terminated, with reason
+ * `EphemeralContainersNotSupported`, and records a Warning event: `kubectl debug` then ends at
+ * once instead of waiting for a container that will never start.
+ */
+export interface EphemeralContainerProvider {
+  /** Whether this provider runs the ephemeral containers updatePod brings (it may depend on its backend). */
+  runsEphemeralContainers(): boolean;
+}
+
+/**
  * Optional: called once when the virtual kubelet stops, after the controllers have stopped calling
  * the provider. End background work (watches, polls, timers) and flush what must survive a restart;
  * the pods themselves keep running. The process waits a bounded time for it (a few seconds), so do
@@ -229,6 +244,7 @@ export type Provider = PodLifecycleHandler &
   Partial<ContainerAttachProvider> &
   Partial<PortForwardProvider> &
   Partial<StatsProvider> &
+  Partial<EphemeralContainerProvider> &
   Partial<ClosableProvider>;
 
 /** A NodeProvider that is always healthy and never changes the node: for providers without node-level state. */

@@ -26,6 +26,7 @@ export {
   type ContainerExecProvider,
   type ContainerLogOptions,
   type ContainerLogsProvider,
+  type EphemeralContainerProvider,
   isNodeProvider,
   isPodNotifier,
   NaiveNodeProvider,

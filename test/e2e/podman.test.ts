@@ -105,6 +105,19 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     );
   }
 
+  /**
+   * The lines of `kubectl logs <args>` once there are any: a run that has just started may not have
+   * written its line yet. More than one run's lines end the wait at once (and fail the test).
+   */
+  async function oneRunsLog(args: string[]): Promise<string[]> {
+    return waitFor(`kubectl logs ${args.join(' ')}`, async () => {
+      const logs = await kubectl(['logs', ...args]);
+      assert.equal(logs.code, 0, logs.stderr);
+      const lines = logs.stdout.split('\n').filter(Boolean);
+      return lines.length > 0 ? lines : undefined;
+    });
+  }
+
   test('a Deployment of busybox httpd: kubectl port-forward then an HTTP request returns the page', async () => {
     const started = Date.now();
     await cluster.client.create(Deployments, {
@@ -299,6 +312,87 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     assert.equal(pod.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 1);
     const events = (await cluster.client.list<Event>(Events, { namespace })).items;
     assert.ok(events.some((e) => e.involvedObject?.name === 'crash' && e.reason === 'BackOff'));
+    // One run's log each, not every run's: the current (or, waiting to restart, the one that ended) and the previous.
+    for (const args of [[], ['--previous']]) {
+      assert.deepEqual(await oneRunsLog(['crash', ...args]), ['crashing'], `kubectl logs ${args.join(' ')}`);
+    }
+  });
+
+  test('an OOM kill under a 10Mi limit: Failed, exit 137, reason OOMKilled', async () => {
+    await cluster.client.create(Pods, {
+      metadata: { name: 'oom', namespace },
+      spec: podSpec(
+        [container('hog', 'x=a; while :; do x=$x$x$x$x; done', { resources: { limits: { memory: '10Mi' } } })],
+        { restartPolicy: 'Never' },
+      ),
+    });
+    const pod = await waitFor('oom Failed', async () => {
+      const p = await podNamed('oom');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    });
+    const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.equal(terminated?.exitCode, 137);
+    assert.equal(terminated?.reason, 'OOMKilled');
+  });
+
+  test('kubectl debug -i --target, then -it: ephemeral containers in the pod, seeing its processes, attached, then terminated', async (t) => {
+    await cluster.client.create(Pods, {
+      metadata: { name: 'debugged', namespace },
+      spec: podSpec([container('main', 'exec sleep 100000')]),
+    });
+    await running('debugged');
+    const debug = await kubectl(
+      [
+        'debug',
+        '-i',
+        'debugged',
+        `--image=${busybox}`,
+        '--image-pull-policy=Never',
+        '--target=main',
+        '-c',
+        'debugger',
+        '--',
+        'sh',
+      ],
+      'ps -o args; hostname; exit 0\n',
+    );
+    assert.equal(debug.code, 0, debug.stderr);
+    assert.match(debug.stdout, /sleep 100000/, "the target container's process is visible");
+    assert.match(debug.stdout, /debugged/, "the pod's hostname");
+    const pod = await waitFor('the debugger terminated', async () => {
+      const p = await podNamed('debugged');
+      const status = p.status?.ephemeralContainerStatuses?.find((c) => c.name === 'debugger');
+      return status?.state?.terminated ? p : undefined;
+    });
+    const status = pod.status?.ephemeralContainerStatuses?.[0];
+    assert.equal(status?.state?.terminated?.exitCode, 0);
+    assert.match(status?.containerID ?? '', /^podman:\/\//);
+    assert.ok(pod.status?.containerStatuses?.[0]?.state?.running, 'the pod runs on');
+
+    if (!(await hasTmux())) {
+      t.diagnostic('tmux is not installed: debug -it not tried');
+      return;
+    }
+    // What users type: a terminal into a new ephemeral container.
+    const command = `${cluster.info.kubectl} --kubeconfig ${cluster.info.kubeconfig} -n ${namespace} debug -it debugged --image=${busybox} --image-pull-policy=Never -c shell -- sh`;
+    const terminal = await Terminal.start(command, 100, 30);
+    let screen = '';
+    try {
+      await waitFor(
+        'a shell in the ephemeral container',
+        async () => {
+          screen = await terminal.screen();
+          if (/product=42/.test(screen)) return true;
+          // kubectl attaches after the shell printed its first prompt: ask again.
+          if (/[#$] ?$/m.test(screen) || /command prompt/.test(screen)) await terminal.type('echo product=$((6*7))');
+          return undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
+      await terminal.type('exit');
+    } finally {
+      await terminal.close();
+    }
   });
 
   test('a failing liveness probe restarts the container; a readiness probe gates Ready', async () => {
@@ -306,7 +400,7 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       metadata: { name: 'probed', namespace },
       spec: podSpec(
         [
-          container('live', 'touch /tmp/alive; sleep 100000', {
+          container('live', 'touch /tmp/alive; echo alive; sleep 100000', {
             livenessProbe: { exec: { command: ['test', '-f', '/tmp/alive'] }, periodSeconds: 1, failureThreshold: 2 },
           }),
           container('ready', 'sleep 100000', {
@@ -329,12 +423,21 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
       { timeoutMs: 20_000 },
     );
     await kubectl(['exec', 'probed', '-c', 'live', '--', 'rm', '/tmp/alive']);
-    await waitFor(
+    const restarted = await waitFor(
       'a liveness restart',
-      async () =>
-        ((await podNamed('probed')).status?.containerStatuses?.find((c) => c.name === 'live')?.restartCount ?? 0) >= 1,
+      async () => {
+        const live = (await podNamed('probed')).status?.containerStatuses?.find((c) => c.name === 'live');
+        return (live?.restartCount ?? 0) >= 1 && live?.state?.running ? live : undefined;
+      },
       { timeoutMs: 30_000 },
     );
+    // sh as PID 1 ignores SIGTERM: the kill is SIGKILL after the grace period, never a clean exit.
+    assert.equal(restarted.lastState?.terminated?.exitCode, 137);
+    assert.equal(restarted.lastState?.terminated?.reason, 'Error');
+    assert.deepEqual(await oneRunsLog(['probed', '-c', 'live', '--previous']), ['alive']);
+    assert.deepEqual(await oneRunsLog(['probed', '-c', 'live']), ['alive']);
+    const events = (await cluster.client.list<Event>(Events, { namespace })).items;
+    assert.ok(!events.some((e) => e.involvedObject?.name === 'probed' && /improper/.test(e.message ?? '')));
   });
 
   test('a configMap volume update reaches the file; the projected service-account token passes a TokenReview', async () => {

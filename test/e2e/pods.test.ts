@@ -149,3 +149,21 @@ test('a pod deleted while the virtual kubelet is down is removed from the provid
   );
   assert.ok(vk.count('deletePod', `${namespace}/while-down`) >= 1);
 });
+
+test('kubectl debug -i on a provider without ephemeral containers ends at once, and says why', async (t) => {
+  await cluster.client.create(Pods, podFor('debugged'));
+  await waitFor('Running', async () => isReady(await cluster.client.get(Pods, { namespace, name: 'debugged' })));
+  const started = Date.now();
+  const debug = await cluster.kubectl(
+    ['-n', namespace, 'debug', '-i', 'debugged', '--image=busybox', '-c', 'debugger', '--', 'sh'],
+    { input: 'exit\n', timeoutMs: 60_000 },
+  );
+  assert.notEqual(debug.code, 0, debug.stdout);
+  t.diagnostic(`kubectl debug ended in ${Date.now() - started} ms: ${debug.stderr.trim()}`);
+  assert.ok(Date.now() - started < 30_000, `kubectl debug took ${Date.now() - started} ms`);
+  const pod = await cluster.client.get<Pod>(Pods, { namespace, name: 'debugged' });
+  const terminated = pod.status?.ephemeralContainerStatuses?.find((c) => c.name === 'debugger')?.state?.terminated;
+  assert.equal(terminated?.reason, 'EphemeralContainersNotSupported');
+  const describe = await cluster.kubectl(['-n', namespace, 'describe', 'pod', 'debugged']);
+  assert.match(describe.stdout, /EphemeralContainersNotSupported.*cannot run ephemeral containers/);
+});

@@ -287,7 +287,13 @@ export class PodmanService {
           '--time=0',
           this.address,
         ],
-        { stdio: ['ignore', fd, fd], env: { ...process.env, CONTAINERS_CONF: this.store.containersConf } },
+        {
+          stdio: ['ignore', fd, fd],
+          env: { ...process.env, CONTAINERS_CONF: this.store.containersConf },
+          // conmon inherits this directory and writes an `oom` file into it when a container is
+          // OOM-killed: the store's, not wherever the tests were started from.
+          cwd: this.store.dir,
+        },
       );
     } finally {
       closeSync(fd);

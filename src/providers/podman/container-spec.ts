@@ -53,6 +53,8 @@ export interface ContainerCreateSpec {
   image_volume_mode: 'ignore';
   restart_policy: 'no';
   log_configuration?: { driver: string; size?: number };
+  /** Another container's process namespace to join (an ephemeral container's `targetContainerName`). */
+  pidns?: { nsmode: 'container'; value: string };
 }
 
 /**
@@ -162,6 +164,8 @@ export interface ContainerSpecOptions {
   stopTimeoutSeconds: number;
   /** CPU and memory limits, as far as the host can enforce them (see {@link enforceableLimits}). */
   resourceLimits: ContainerCreateSpec['resource_limits'] | undefined;
+  /** The Podman container whose process namespace this one joins. */
+  pidNamespaceOf?: string;
 }
 
 /** The Podman container for a Kubernetes container. */
@@ -201,5 +205,6 @@ export function containerCreateSpec(
     image_volume_mode: 'ignore',
     restart_policy: 'no',
     ...(options.logMaxBytes ? { log_configuration: { driver: 'k8s-file', size: options.logMaxBytes } } : {}),
+    ...(options.pidNamespaceOf ? { pidns: { nsmode: 'container', value: options.pidNamespaceOf } } : {}),
   };
 }

@@ -27,7 +27,11 @@ export function podmanPodName(pod: Pod): string {
   return `k8s_${pod.metadata?.namespace}_${pod.metadata?.name}_${uid}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }
 
-/** A container's Podman name within its pod. */
-export function podmanContainerName(pod: Pod, container: string): string {
-  return `${podmanPodName(pod)}_${container}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+/**
+ * The Podman name of one run of a container: the first run (`attempt` 0) has the plain name,
+ * later runs a number after it, as the kubelet numbers its containers' attempts.
+ */
+export function podmanContainerName(pod: Pod, container: string, attempt = 0): string {
+  const name = `${podmanPodName(pod)}_${container}${attempt > 0 ? `_${attempt}` : ''}`;
+  return name.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }

@@ -26,6 +26,7 @@ class FakePodman implements PodmanBackend {
   failPull: string | undefined;
   stopped: { name: string; timeout: number }[] = [];
   #next = 1;
+  #runs = new Map<string, number>();
 
   async ping() {}
   async hostInfo() {
@@ -79,8 +80,11 @@ class FakePodman implements PodmanBackend {
     c.status = 'running';
     c.running = true;
     c.startedAt = new Date();
-    const script = this.scripts.get(c.labels[LABEL_CONTAINER] ?? '') ?? [];
-    const code = script[c.starts - 1];
+    // The script is per Kubernetes container: each start of any of its runs takes the next exit code.
+    const name = c.labels[LABEL_CONTAINER] ?? '';
+    const run = this.#runs.get(name) ?? 0;
+    this.#runs.set(name, run + 1);
+    const code = (this.scripts.get(name) ?? [])[run];
     if (code !== undefined) setImmediate(() => this.exit(id, code));
   }
   /** Ends the container's current run with `code`. */
@@ -97,7 +101,10 @@ class FakePodman implements PodmanBackend {
     this.stopped.push({ name: this.#get(id).labels[LABEL_CONTAINER] ?? '', timeout });
     this.exit(id, 143);
   }
-  async removeContainer() {}
+  removed: string[] = [];
+  async removeContainer(id: string) {
+    this.removed.push(id);
+  }
   async inspectContainer(id: string) {
     return { ...this.#get(id) };
   }
@@ -216,7 +223,14 @@ test('restartPolicy Always: a crashing container restarts with growing back-off 
   assert.equal(status?.lastState?.terminated?.exitCode, 1);
   assert.ok(statuses.some((s) => s.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'));
   assert.equal(latest().phase, 'Running');
-  assert.equal(podman.byName('app')?.starts, 5);
+  // Each run is a container of its own, as for the kubelet; only the current and the previous run are kept.
+  const runs = [...podman.containers.values()].filter((c) => c.labels[LABEL_CONTAINER] === 'app');
+  assert.equal(runs.length, 5);
+  assert.ok(runs.every((c) => c.starts === 1));
+  assert.equal(status?.containerID, `podman://${runs[4]?.id}`);
+  assert.equal(status?.lastState?.terminated?.containerID, `podman://${runs[3]?.id}`);
+  await until(() => podman.removed.length === 3, 'the three older runs removed');
+  assert.deepEqual(podman.removed, [runs[0]?.id, runs[1]?.id, runs[2]?.id]);
   await runtime.terminate(0);
 });
 
@@ -312,5 +326,5 @@ test('termination stops running containers with the remaining grace period and r
   assert.deepEqual(podman.stopped.map((s) => s.name).sort(), ['a', 'b']);
   assert.ok(podman.stopped.every((s) => s.timeout >= 4 && s.timeout <= 5));
   assert.ok(latest().containerStatuses?.every((c) => c.state?.terminated?.exitCode === 143));
-  assert.ok(runtime.terminated);
+  assert.ok(runtime.finished);
 });

@@ -80,26 +80,19 @@ export class ClientBackend implements PodmanBackend {
     };
   }
 
-  async createPod(
+  createPod(
     spec: { name: string; labels: Record<string, string>; hostname: string; network?: string | undefined },
     signal?: AbortSignal,
   ): Promise<string> {
-    try {
-      return await this.#client.createPod(
-        {
-          name: spec.name,
-          labels: spec.labels,
-          hostname: spec.hostname,
-          ...(spec.network ? { networks: [spec.network] } : {}),
-        },
-        signal,
-      );
-    } catch (error) {
-      // Created earlier (allocatePodIPs made the network namespace first): use it.
-      if ((error as { alreadyExists?: boolean }).alreadyExists)
-        return (await this.#client.inspectPod(spec.name, signal)).id;
-      throw error;
-    }
+    return this.#client.createPod(
+      {
+        name: spec.name,
+        labels: spec.labels,
+        hostname: spec.hostname,
+        ...(spec.network ? { networks: [spec.network] } : {}),
+      },
+      signal,
+    );
   }
 
   async startPod(name: string, signal?: AbortSignal): Promise<void> {

@@ -447,6 +447,39 @@ describe('PodmanClient against Podman', { skip: podmanSkipReason() }, () => {
     await assert.rejects(client.removePod(pod), (error) => isNotFound(error));
   });
 
+  test('an OOM kill under a memory limit is reported as oomKilled (Podman 4.3 on cgroup v1 does not say); a SIGKILL is not', async (t) => {
+    const host = await client.info();
+    if (!host.cgroupControllers.includes('memory')) {
+      t.skip('this Podman host has no memory cgroup controller: memory limits are not enforced');
+      return;
+    }
+    const { pod, id } = await podWith('oom', 'x=a; while :; do x=$x$x$x$x; done', {
+      resource_limits: { memory: { limit: 10 * 1024 * 1024 } },
+      r_limits: hostRlimits(),
+    });
+    assert.equal(await client.waitContainer(id), 137);
+    const state = await waitFor('the OOM kill', async () => {
+      const s = (await client.inspectContainer(id)).state;
+      return s.status === 'exited' ? s : undefined;
+    });
+    assert.equal(state.exitCode, 137);
+    assert.equal(state.oomKilled, true);
+
+    const killed = await client.createContainer({
+      name: `${pod}-killed`,
+      pod,
+      image: env.busybox,
+      entrypoint: ['sleep', '600'],
+      labels,
+      resource_limits: { memory: { limit: 10 * 1024 * 1024 } },
+      r_limits: hostRlimits(),
+    });
+    await client.startContainer(killed);
+    await client.killContainer(killed, 'SIGKILL');
+    assert.equal(await client.waitContainer(killed), 137);
+    assert.equal((await client.inspectContainer(killed)).state.oomKilled, false);
+  });
+
   test('errors: 404 is NotFoundError, taken names, an unreachable service, rlimits too high', async () => {
     await assert.rejects(client.inspectContainer(`no-such-${runId}`), (error: unknown) => {
       assert.ok(isNotFound(error));

@@ -56,6 +56,7 @@ import {
   removeImage,
 } from './api/images.ts';
 import { containerLogs, type LogEntry, type LogOptions } from './api/logs.ts';
+import { OomWitness } from './api/oom.ts';
 import {
   createPod,
   inspectPod,
@@ -121,7 +122,8 @@ export interface PodmanClientOptions {
    */
   defaultRlimits?: readonly Rlimit[] | 'host' | undefined;
   /**
-   * Read containers' cgroups for the memory working set in {@link PodmanClient.containerStats}.
+   * Read containers' cgroups for the memory working set in {@link PodmanClient.containerStats},
+   * and the host's own records of OOM kills when Podman does not report one (./api/oom.ts).
    * Default: true for a unix socket (the service is on this host), false for TCP.
    */
   readCgroups?: boolean;
@@ -145,6 +147,8 @@ export class PodmanClient {
   readonly #readCgroups: boolean;
   /** Container ID → cgroup path; a container's cgroup never moves. */
   readonly #cgroupPaths = new Map<string, string>();
+  /** Asked about exited containers when Podman says they were not OOM-killed; only with readCgroups. */
+  readonly #oom: OomWitness | undefined;
 
   /**
    * @param address a socket path, `unix:///run/podman/podman.sock`, `tcp://host:port` or
@@ -158,6 +162,7 @@ export class PodmanClient {
     });
     this.#defaultRlimits = options.defaultRlimits === 'host' ? hostRlimits() : options.defaultRlimits;
     this.#readCgroups = options.readCgroups ?? endpoint.socketPath !== undefined;
+    this.#oom = this.#readCgroups ? new OomWitness() : undefined;
   }
 
   /** Where the service is, e.g. `unix:///run/podman/podman.sock`. */
@@ -168,6 +173,7 @@ export class PodmanClient {
   /** Closes pooled connections. Streams in progress end on their own or by their signals. */
   close(): void {
     this.#transport.close();
+    this.#oom?.close();
   }
 
   // System
@@ -395,9 +401,20 @@ export class PodmanClient {
     this.#cgroupPaths.delete(id);
   }
 
+  /**
+   * The container's configuration and state. For a local service, `state.oomKilled` of a
+   * container that exited non-zero is also true when the host recorded an OOM kill in it and
+   * Podman did not say (see ./api/oom.ts).
+   */
   async inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerInspect> {
     const container = await inspectContainer(this.#transport, id, signal);
     if (container.cgroupPath) this.#rememberCgroup(container.id, container.cgroupPath);
+    const { state } = container;
+    const exited = !state.running && (state.status === 'exited' || state.status === 'stopped');
+    if (this.#oom && exited && state.exitCode !== 0 && !state.oomKilled) {
+      const cgroupPath = container.cgroupPath || this.#cgroupPaths.get(container.id);
+      state.oomKilled = await this.#oom.wasOomKilled(container.id, cgroupPath);
+    }
     return container;
   }
 

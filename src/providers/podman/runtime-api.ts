@@ -102,6 +102,7 @@ export interface PodmanBackend {
   ): Promise<void>;
   imageConfig(reference: string, signal?: AbortSignal): Promise<ImageConfig & { id: string }>;
 
+  /** Creates a Podman pod; a taken name rejects with a PodmanError whose `alreadyExists` is true. */
   createPod(
     spec: { name: string; labels: Record<string, string>; hostname: string; network?: string | undefined },
     signal?: AbortSignal,

@@ -83,6 +83,8 @@ export interface ContainerCreateSpec {
   seccomp_profile_path?: string;
   selinux_opts?: string[];
   apparmor_profile?: string;
+  /** The PID namespace: `{ nsmode: 'container', value: <id> }` joins another container's processes. */
+  pidns?: { nsmode: string; value?: string };
 }
 
 /** A container's state, from `GET /libpod/containers/{name}/json`. */

@@ -36,6 +36,11 @@ export class PodmanError extends VirtualKubeletError {
   }
 }
 
+/** True for a create that failed because the name is taken. */
+export function isAlreadyExists(error: unknown): boolean {
+  return error instanceof PodmanError && error.alreadyExists;
+}
+
 /** Classification of a failed pull, from the registry's text; the provider reports all of them as `ErrImagePull`. */
 export type ImagePullFailure = 'unauthorized' | 'not-found' | 'unreachable' | 'other';
 

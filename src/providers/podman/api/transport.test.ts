@@ -204,5 +204,10 @@ describe('PodmanTransport against a fake Podman', () => {
     const running = execStart(transport, 'e2', { tty: false, stdin, signal: controller.signal });
     setTimeout(() => controller.abort(new Error('client went away')), 20);
     await assert.rejects(running, /client went away/);
+    // The same before Podman has answered at all.
+    const early = new AbortController();
+    const starting = execStart(transport, 'e3', { tty: false, stdin: new PassThrough(), signal: early.signal });
+    early.abort(new Error('gone before the answer'));
+    await assert.rejects(starting, /gone before the answer/);
   });
 });

@@ -246,7 +246,11 @@ export class PodmanTransport {
   }
 
   #connectionError(error: Error, request: PodmanRequest): Error {
-    if (error.name === 'AbortError') return error;
+    if (error.name === 'AbortError') {
+      // Aborted before Podman answered: the caller's own reason, as once the stream is up.
+      const reason: unknown = request.signal?.reason;
+      return reason instanceof Error ? reason : error;
+    }
     const code = (error as NodeJS.ErrnoException).code;
     const where = this.description;
     switch (code) {
