@@ -3,8 +3,9 @@
  * Pure functions, so what the harness runs is readable in one place:
  * - every agent binds and advertises 127.0.0.1 only, on ports the harness chose, with
  *   `disable_update_check` (no traffic leaves the machine);
- * - the server bootstraps alone, with memory oversubscription on (so `memory_max` from a pod's
- *   memory limit is honoured) and ACLs when asked;
+ * - the server bootstraps alone, spreads allocations over the clients (instead of bin-packing),
+ *   with memory oversubscription on (so `memory_max` from a pod's memory limit is honoured) and
+ *   ACLs when asked;
  * - each client has its own data dir, bridge and subnet (two clients on one machine must not share
  *   a bridge), host ports on the loopback interface, and the docker driver pointed at its own
  *   Podman service (image garbage collection off: the images are built locally and nothing can
@@ -68,6 +69,9 @@ export function serverConfig(options: ServerConfigOptions): string {
     // at its defaults but let dead nodes from earlier runs go quickly.
     '  node_gc_threshold = "1m"',
     '  default_scheduler_config {',
+    // Spread rather than Nomad's default bin-packing: on a test cluster of two clients, pods
+    // should land on both, as a distributed virtual node's pods do.
+    '    scheduler_algorithm = "spread"',
     '    memory_oversubscription_enabled = true',
     '  }',
     '}',

@@ -13,7 +13,7 @@
  * The server can be stopped and started again on the same ports and data (an outage); clients
  * keep their allocations running meanwhile, as real ones do.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -187,6 +187,8 @@ export class NomadCluster {
   /** The bootstrap (management) token when ACLs are on. */
   readonly managementToken: string | undefined;
   readonly datacenter: string;
+  /** The cluster's directory (agents' configs, data dirs and logs). */
+  readonly root: string;
 
   constructor(fields: {
     name: string;
@@ -196,6 +198,7 @@ export class NomadCluster {
     busybox: string;
     managementToken: string | undefined;
     datacenter: string;
+    root: string;
   }) {
     this.name = fields.name;
     this.version = fields.version;
@@ -204,6 +207,7 @@ export class NomadCluster {
     this.busybox = fields.busybox;
     this.managementToken = fields.managementToken;
     this.datacenter = fields.datacenter;
+    this.root = fields.root;
   }
 
   /** The server's HTTP address, what the provider is configured with. */
@@ -258,6 +262,7 @@ export class NomadCluster {
     }
     for (const client of this.clients) await client.agent.stop();
     await this.server.stop();
+    releaseAllocations(this.root);
     for (const client of this.clients) {
       await removeNomadContainers(client.podman);
       await client.podman.close();
@@ -315,6 +320,39 @@ async function removeNomadContainers(podman: PodmanService): Promise<void> {
   }
 }
 
+/**
+ * Undoes what Nomad clients leave on the machine under a cluster's directory: the mounts of their
+ * allocation dirs (secrets tmpfs, private dirs: the directory cannot be removed while they are
+ * there) and the network namespaces Nomad made for those allocations, in /var/run/netns/<alloc ID>.
+ */
+function releaseAllocations(root: string): void {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) {
+    try {
+      execFileSync('umount', ['-l', point], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+  if (!existsSync(root)) return;
+  for (const agent of readdirSync(root)) {
+    const allocs = join(root, agent, 'data', 'alloc');
+    if (!existsSync(allocs)) continue;
+    for (const id of readdirSync(allocs)) {
+      if (!/^[0-9a-f-]{36}$/.test(id) || !existsSync(`/var/run/netns/${id}`)) continue;
+      try {
+        execFileSync('ip', ['netns', 'delete', id], { stdio: 'ignore' });
+      } catch {
+        // in use or gone
+      }
+    }
+  }
+}
+
 /** Stops agents of an earlier run of this cluster whose test process died. */
 function reapOrphans(root: string, log: (line: string) => void): void {
   if (!existsSync(root)) return;
@@ -364,6 +402,7 @@ export async function startNomadCluster(options: NomadClusterOptions = {}): Prom
   mkdirSync(join(cacheDir(), 'nomad', 'clusters'), { recursive: true });
   return withLock(`${root}.lock`, log, async () => {
     reapOrphans(root, log);
+    releaseAllocations(root);
     rmSync(root, { recursive: true, force: true });
     const serverPorts = await agentPorts();
     const server = new NomadAgent(
@@ -417,7 +456,7 @@ export async function startNomadCluster(options: NomadClusterOptions = {}): Prom
     }
     let managementToken: string | undefined;
     const cluster = () =>
-      new NomadCluster({ name, version: binary.version, server, clients, busybox, managementToken, datacenter });
+      new NomadCluster({ name, version: binary.version, server, clients, busybox, managementToken, datacenter, root });
     await waitForLeader(cluster());
     if (acl) {
       const bootstrap = await cluster().api<{ SecretID: string }>('POST', '/v1/acl/bootstrap');

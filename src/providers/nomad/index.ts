@@ -1,7 +1,7 @@
 /**
  * `--provider nomad`: pods run as Nomad jobs on a Nomad cluster, the whole cluster one virtual node.
  */
-import { ConfigError, errorMessage } from '../../errors.ts';
+import { errorMessage } from '../../errors.ts';
 import type { ProviderFactory } from '../../provider/index.ts';
 import { NomadApiError, NomadClient } from './api/client.ts';
 import type { NomadNode } from './api/types.ts';
@@ -22,19 +22,18 @@ export const createNomadProvider: ProviderFactory = async (context) => {
     namespace: config.namespace,
   });
   const logger = context.logger.child({ component: 'nomad' });
-  // The nodes size the virtual node from the start. An unreachable Nomad is not fatal: the node
-  // starts NotReady and becomes Ready when Nomad answers. A refused token is a config mistake.
+  // The nodes size the virtual node from the start. An unreachable Nomad, or one that refuses the
+  // token, is not fatal: the node stays NotReady with Nomad's reason until it answers (a token can
+  // also be granted, or revoked, while we run).
   let nodes: NomadNode[] | undefined;
   try {
     nodes = await client.nodes(AbortSignal.timeout(10_000));
   } catch (error) {
-    if (error instanceof NomadApiError && error.statusCode === 403) {
-      client.close();
-      throw new ConfigError(`Nomad at ${config.address} refused the ACL token: ${error.message}`, { cause: error });
-    }
+    const why =
+      error instanceof NomadApiError && error.statusCode === 403 ? 'refuses the ACL token' : 'is not reachable';
     logger.warn(
       { err: errorMessage(error) },
-      `Nomad is not reachable at ${config.address}; the node stays NotReady until it is`,
+      `Nomad at ${config.address} ${why}; the node stays NotReady until it answers`,
     );
   }
   const provider = new NomadProvider({

@@ -50,6 +50,8 @@ import { taskLogs } from './task-logs.ts';
 const PODS_PER_NOMAD_NODE = 110;
 /** How often what other jobs hold on the nodes is read again (it costs a list of every allocation). */
 const OTHERS_REFRESH_MS = 30_000;
+/** How long getPods waits for the first sync with Nomad. */
+const SYNC_WAIT_MS = 10_000;
 /** Used until the nodes have said how fast their cores are. */
 const FALLBACK_MHZ_PER_CORE = 1000;
 
@@ -116,6 +118,7 @@ export class NomadProvider implements Provider {
   #synced: Promise<void>;
   #resolveSynced: () => void = () => {};
   #watching: Promise<void> | undefined;
+  #lastError: string | undefined;
 
   constructor(options: NomadProviderOptions) {
     this.#client = options.client;
@@ -235,12 +238,26 @@ export class NomadProvider implements Provider {
 
   async getPods(options: ProviderCallOptions): Promise<Pod[]> {
     this.start();
-    await Promise.race([
-      this.#synced,
-      new Promise((_, reject) =>
-        options.signal.addEventListener('abort', () => reject(options.signal.reason), { once: true }),
-      ),
-    ]);
+    // The first sync adopts what Nomad runs; a Nomad that does not answer soon is reported, and
+    // pods created meanwhile are still never submitted twice (registration checks the index).
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#synced,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`Nomad at ${this.#client.address} has not answered: ${this.#lastError ?? 'no answer yet'}`),
+              ),
+            SYNC_WAIT_MS,
+          );
+          options.signal.addEventListener('abort', () => reject(options.signal.reason), { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     return [...this.#entries.values()].map((entry) => ({ ...entry.pod, status: this.#status(entry) }));
   }
 
@@ -721,6 +738,7 @@ export class NomadProvider implements Provider {
         }
       } catch (error) {
         if (signal.aborted) return;
+        this.#lastError = errorMessage(error);
         const delay = backoff.next();
         if (backoff.failures <= 1 || backoff.failures % 10 === 0) {
           this.#logger.warn({ err: errorMessage(error), retryInMs: Math.round(delay) }, 'following Nomad failed');

@@ -5,8 +5,11 @@
  * `{exited: true, result: {exit_code}}`.
  */
 import WebSocket from 'ws';
-import type { AttachIO } from '../../provider/index.ts';
+import type { AttachIO, TerminalSize } from '../../provider/index.ts';
 import type { NomadClient } from './api/client.ts';
+
+/** When a terminal size is sent again (see the open handler). */
+const RESIZE_RETRIES_MS = [250, 1000, 3000];
 
 interface ExecFrame {
   stdout?: { data?: string; close?: boolean };
@@ -48,7 +51,21 @@ export function execInTask(
     };
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('open', () => {
-      if (io.tty) io.onResize((size) => send({ tty_size: { width: size.width, height: size.height } }));
+      if (io.tty) {
+        // Nomad's docker driver passes a size on once and forgets it, and the engine refuses a
+        // resize before the exec's process runs: each size is sent again a little later.
+        let latest: TerminalSize | undefined;
+        io.onResize((size) => {
+          latest = size;
+          const frame = { tty_size: { width: size.width, height: size.height } };
+          send(frame);
+          for (const delay of RESIZE_RETRIES_MS) {
+            setTimeout(() => {
+              if (latest === size && !settled) send(frame);
+            }, delay).unref();
+          }
+        });
+      }
       if (io.stdin) {
         io.stdin.on('data', onStdin);
         io.stdin.once('end', onStdinEnd);
