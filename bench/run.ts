@@ -265,7 +265,9 @@ export async function runBench(options: BenchOptions, args: string[] = []): Prom
             break;
           case 'nomad':
             // 100 pods: the two Nomad clients share this machine's two cores with everything else.
-            await attempt(`nomad ${implementation}`, () => runNomad(context, Math.min(100, ...options.sizes)));
+            await attempt(`nomad ${implementation}`, () =>
+              runNomad(context, implementation, Math.min(100, ...options.sizes)),
+            );
             break;
         }
       }
