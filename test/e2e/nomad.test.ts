@@ -43,16 +43,20 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
     restart: { attempts: 2, interval: '1m', delay: '2s' },
   });
 
-  before(async () => {
-    cluster = await testCluster();
-    namespace = await cluster.createNamespace('nomad');
-    nomad = await startNomadCluster({ name: 'e2e', acl: true, cpuTotalCompute: 20_000 });
-    vk = await VirtualKubeletProcess.start(cluster, {
-      provider: 'nomad',
-      providerConfig: providerConfig(),
-      args: ['--node-ping-interval', '1s'],
-    });
-  });
+  before(
+    async () => {
+      cluster = await testCluster();
+      namespace = await cluster.createNamespace('nomad');
+      nomad = await startNomadCluster({ name: 'e2e', acl: true, cpuTotalCompute: 20_000 });
+      vk = await VirtualKubeletProcess.start(cluster, {
+        provider: 'nomad',
+        providerConfig: providerConfig(),
+        args: ['--node-ping-interval', '1s'],
+      });
+    },
+    // The first run builds Nomad from source (about 5 minutes of CPU on 2 cores, more when loaded).
+    { timeout: 30 * 60_000 },
+  );
 
   after(async () => {
     await vk?.destroy();
@@ -319,13 +323,24 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
     assert.equal(logs.stdout, 'first\nsecond\nmain\n');
   });
 
-  test('a pod Nomad cannot run fails with what is unsupported', async () => {
+  test('a pod Nomad cannot run fails with what is unsupported; one it cannot place says why', async () => {
     await createPod('hostnet', { hostNetwork: true, containers: [container('main', 'sleep 1')] });
     const pod = await waitFor('hostnet ProviderFailed', async () => {
       const p = await podNamed('hostnet');
       return p.status?.reason === 'ProviderFailed' ? p : undefined;
     });
     assert.match(pod.status?.message ?? '', /hostNetwork/);
+    // More memory than any Nomad client has: Pending, with why Nomad could not place it.
+    await createPod('huge', {
+      containers: [container('main', 'sleep 1', { resources: { requests: { cpu: '50m', memory: '5000Gi' } } })],
+    });
+    const huge = await waitFor('huge Pending with the placement failure', async () => {
+      const p = await podNamed('huge');
+      return /Nomad could not place/.test(p.status?.message ?? '') ? p : undefined;
+    });
+    assert.equal(huge.status?.phase, 'Pending');
+    assert.match(huge.status?.message ?? '', /memory/);
+    await cluster.client.delete(Pods, { namespace, name: 'huge' });
   });
 
   test('SIGKILL the virtual kubelet and restart it: no job submitted twice, no pod changes', async () => {

@@ -80,6 +80,12 @@ test('the docker engine leaves networking to the docker driver; requests fall ba
   assert.equal(task?.Resources.CPU, 200); // 100m at 2000 MHz per core
   assert.equal(task?.Resources.MemoryMB, 128);
   assert.equal(task?.Resources.MemoryMaxMB, undefined);
+  // Nomad's minimum of 10 MB.
+  const tiny = jobFromPod(
+    pod({ containers: [{ name: 'app', image: 'x', resources: { requests: { memory: '1Mi' } } }] }),
+    context,
+  );
+  assert.equal(tiny.TaskGroups[0]?.Tasks[0]?.Resources.MemoryMB, 10);
 });
 
 test('several init containers are chained prestart tasks; sidecars are prestart sidecars', () => {

@@ -78,6 +78,9 @@ function bytesToMB(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / (1024 * 1024)));
 }
 
+/** Nomad refuses a task with less memory than this. */
+const MIN_MEMORY_MB = 10;
+
 /** CPU MHz, MemoryMB and MemoryMaxMB of a container. */
 export function taskResources(container: Container, context: JobContext): NomadTask['Resources'] {
   const requests = container.resources?.requests ?? {};
@@ -87,11 +90,10 @@ export function taskResources(container: Container, context: JobContext): NomadT
   const memory = parseQuantity(memoryRequest ?? context.config.defaultMemory);
   const resources: NomadTask['Resources'] = {
     CPU: Math.max(1, Math.ceil(parseQuantity(cpu) * context.mhzPerCore)),
-    MemoryMB: bytesToMB(memory),
+    MemoryMB: Math.max(MIN_MEMORY_MB, bytesToMB(memory)),
   };
-  if (limits.memory && memoryRequest && parseQuantity(limits.memory) > memory) {
-    resources.MemoryMaxMB = bytesToMB(parseQuantity(limits.memory));
-  }
+  const limitMB = limits.memory ? bytesToMB(parseQuantity(limits.memory)) : 0;
+  if (memoryRequest && limitMB > (resources.MemoryMB ?? 0)) resources.MemoryMaxMB = limitMB;
   return resources;
 }
 

@@ -167,7 +167,9 @@ export class NomadProvider implements Provider {
       } catch (error) {
         if (isRejection(error)) {
           this.#untrack(entry);
-          throw new InvalidInputError(`Nomad rejected the job for this pod: ${errorMessage(error)}`, { cause: error });
+          // Nomad's multi-line error list, on one line for the pod's status message.
+          const message = errorMessage(error).replace(/\s+/g, ' ').trim();
+          throw new InvalidInputError(`Nomad rejected the job for this pod: ${message}`, { cause: error });
         }
         if (!isJobExists(error) || attempt > 0) throw error;
       }
@@ -718,10 +720,11 @@ export class NomadProvider implements Provider {
       const entry = evaluation ? this.#byJob.get(evaluation.JobID) : undefined;
       if (!entry || !evaluation || entry.allocs.size > 0) return;
       const failed = evaluation.FailedTGAllocs?.pod;
-      if (evaluation.Status === 'blocked' || failed) {
-        entry.pending = failed ? placementFailure(failed) : 'Nomad has not placed the allocation yet';
-        this.#notify(entry);
-      }
+      // The evaluation that failed says why; the blocked one Nomad makes after it does not.
+      if (failed) entry.pending = placementFailure(failed);
+      else if (evaluation.Status === 'blocked') entry.pending ??= 'Nomad has not placed the allocation yet';
+      else return;
+      this.#notify(entry);
     }
   }
 
