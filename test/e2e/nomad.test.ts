@@ -401,8 +401,12 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
       allocsAfter.map((a) => a.ID),
       allocs.map((a) => a.ID),
     );
-    const exec = await kubectl(['exec', 'tools', '--', 'echo', 'still running']);
-    assert.equal(exec.stdout, 'still running\n');
+    // Exec goes through the server to the client, which reconnects to the restarted server on its own time.
+    await waitFor(
+      'exec through the restarted server',
+      async () => (await kubectl(['exec', 'tools', '--', 'echo', 'still running'])).stdout === 'still running\n',
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
   });
 
   test('a wrong ACL token: the node NotReady with Nomad’s reason', async () => {
