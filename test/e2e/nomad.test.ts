@@ -297,6 +297,27 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
     assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'Error');
   });
 
+  test('a crashing container: restart counts, lastState with the exit code, CrashLoopBackOff between runs', async () => {
+    await createPod('crasher', { containers: [container('main', 'echo crashing; sleep 1; exit 1')] });
+    const seen = new Set<string>();
+    const pod = await waitFor(
+      'two restarts and CrashLoopBackOff',
+      async () => {
+        const p = await podNamed('crasher');
+        const status = p.status?.containerStatuses?.[0];
+        const waiting = status?.state?.waiting?.reason;
+        if (waiting) seen.add(waiting);
+        return (status?.restartCount ?? 0) >= 2 && seen.has('CrashLoopBackOff') ? p : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200 },
+    );
+    const status = pod.status?.containerStatuses?.[0];
+    assert.equal(status?.lastState?.terminated?.exitCode, 1);
+    assert.equal(status?.lastState?.terminated?.reason, 'Error');
+    assert.equal(pod.status?.phase, 'Running');
+    await cluster.client.delete(Pods, { namespace, name: 'crasher' });
+  });
+
   test('init containers run one after the other, before the main container', async () => {
     const step = (n: string, pause: string) => `sleep ${pause}; echo ${n} >> /alloc/order`;
     await createPod('inits', {

@@ -214,6 +214,10 @@ function phase(alloc: NomadAllocation, initDone: boolean): NonNullable<PodStatus
   switch (alloc.ClientStatus) {
     case 'running':
       return initDone ? 'Running' : 'Pending';
+    case 'pending':
+      // Nomad puts an allocation back to pending while a task waits to restart; on a kubelet a
+      // pod whose containers have run stays Running through its restarts.
+      return initDone && started(alloc) ? 'Running' : 'Pending';
     case 'complete':
       return 'Succeeded';
     case 'failed':
@@ -224,6 +228,12 @@ function phase(alloc: NomadAllocation, initDone: boolean): NonNullable<PodStatus
     default:
       return 'Pending';
   }
+}
+
+function started(alloc: NomadAllocation): boolean {
+  return Object.values(alloc.TaskStates ?? {}).some(
+    (state) => state.Restarts > 0 || Boolean(lastEvent(state, ['Started'])),
+  );
 }
 
 /** Whether the allocation has finished for good (Nomad will not run it again). */
