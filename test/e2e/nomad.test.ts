@@ -124,6 +124,8 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
           spec: {
             nodeSelector: { 'kubernetes.io/hostname': vk.nodeName },
             tolerations,
+            // httpd as PID 1 ignores SIGTERM: the scale-down waits out the grace period.
+            terminationGracePeriodSeconds: 3,
             containers: [
               container('httpd', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www', {
                 ports: [{ containerPort: 8080 }],
