@@ -46,7 +46,7 @@ test('bad flags exit 2 with one line naming the problem', async () => {
   assertUsageError(await run(['--provider', 'mock'], { KUBELET_PORT: '99999' }), /KUBELET_PORT must be a port number/);
   assertUsageError(
     await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
-    /unknown provider "no-such-provider": not a built-in \(mock, podman\)/,
+    /unknown provider "no-such-provider": not a built-in \(fargate, mock, nomad, podman\)/,
   );
   assertUsageError(
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
@@ -117,5 +117,5 @@ test('--help, --version and the providers list', async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^virtual-kubelet \d+\.\d+\.\d+/);
   const providers = await run(['providers']);
-  assert.equal(providers.stdout.trim(), 'mock\npodman');
+  assert.equal(providers.stdout.trim(), 'fargate\nmock\nnomad\npodman');
 });
