@@ -53,7 +53,7 @@ export function recordRun(dir: string, summary: Summary, result: RunResult, raw:
   writeOutputs(dir, summary);
 }
 
-const ORDER: ScenarioName[] = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate'];
+const ORDER: ScenarioName[] = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate', 'nomad'];
 const IMPLEMENTATION_ORDER: ImplementationName[] = ['ours', 'ours-baseline', 'ours-tuned', 'go', 'go-tuned', 'ceiling'];
 
 function sortRuns(runs: RunResult[]): RunResult[] {

@@ -3,7 +3,7 @@
  * ceiling client, against the real local control plane, and writes bench/results/<date>/.
  *
  * ```
- * npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate] [--sizes 100,1000,10000]
+ * npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad] [--sizes 100,1000,10000]
  *                  [--implementations ours,go,go-tuned,ceiling] [--smoke] [--json FILE] [--out DIR]
  *                  [--duration 30m] [--churn-duration 2m] [--timeout 5m] [--cluster bench|shared]
  *                  [--profile] [--keep-cluster]
@@ -35,6 +35,7 @@ import {
   runBurst,
   runChurn,
   runFargate,
+  runNomad,
   runScheduled,
   runSoak,
   runStreaming,
@@ -262,6 +263,12 @@ export async function runBench(options: BenchOptions, args: string[] = []): Prom
               runFargate(context, implementation, options.smoke ? Math.min(50, ...options.sizes) : 500),
             );
             break;
+          case 'nomad':
+            // 100 pods: the two Nomad clients share this machine's two cores with everything else.
+            await attempt(`nomad ${implementation}`, () =>
+              runNomad(context, implementation, Math.min(100, ...options.sizes)),
+            );
+            break;
         }
       }
     }
@@ -290,7 +297,7 @@ if (import.meta.main) {
     if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       if ((error as Error).message) process.stderr.write(`bench: ${(error as Error).message}\n`);
       process.stderr.write(
-        'usage: npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate] [--sizes 100,1000,10000]\n' +
+        'usage: npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad] [--sizes 100,1000,10000]\n' +
           '         [--implementations ours,go,go-tuned,ceiling] [--smoke] [--json FILE] [--out DIR] [--duration 30m]\n' +
           '         [--churn-duration 2m] [--timeout 5m] [--cluster bench|shared] [--profile] [--keep-cluster]\n',
       );

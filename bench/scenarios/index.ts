@@ -12,10 +12,11 @@
  * | `streaming` | exec round trips, exec and port-forward throughput, logs, all through the API server (kubectl)    |
  * | `soak`      | N pods held for a duration with annotation updates and pod replacements; RSS at start and end     |
  * | `fargate`   | N pods through `--provider fargate` against moto, and the same tasks driven directly; AWS calls per pod |
+ * | `nomad`     | N pods through the Nomad provider on a real Nomad, beside the same jobs sent straight to Nomad     |
  */
 import type { ImplementationName } from '../baselines.ts';
 
-export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate'] as const;
+export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate', 'nomad'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Which implementations a scenario can measure. */
@@ -25,6 +26,8 @@ export function supports(scenario: ScenarioName, implementation: ImplementationN
   if (scenario === 'soak') return implementation.startsWith('ours');
   // A provider of ours against its backend; the direct baseline runs inside the scenario.
   if (scenario === 'fargate') return implementation === 'ours';
+  // Its own comparison (straight to Nomad) runs inside ours' run.
+  if (scenario === 'nomad') return implementation === 'ours';
   return true;
 }
 
@@ -33,6 +36,7 @@ export { runChurn } from './churn.ts';
 export { runFargate } from './fargate.ts';
 export type { RawRun, RunResult, ScenarioContext } from './harness.ts';
 export { PodTracker } from './harness.ts';
+export { runNomad } from './nomad.ts';
 export { runScheduled } from './scheduled.ts';
 export { runSoak } from './soak.ts';
 export { runStreaming } from './streaming.ts';

@@ -3,10 +3,12 @@
 import type { ProviderFactory } from '../provider/index.ts';
 import { createFargateProvider } from './fargate/index.ts';
 import { createMockProvider } from './mock/index.ts';
+import { createNomadProvider } from './nomad/index.ts';
 import { createPodmanProvider } from './podman/index.ts';
 
 export const builtinProviders: Readonly<Record<string, ProviderFactory>> = {
   fargate: createFargateProvider,
   mock: createMockProvider,
+  nomad: createNomadProvider,
   podman: createPodmanProvider,
 };
