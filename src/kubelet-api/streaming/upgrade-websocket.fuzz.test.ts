@@ -67,11 +67,17 @@ const cases: fc.Arbitrary<Case> = fc
     messages(options.base64, options.channels.length).map((list) => ({ ...options, messages: list })),
   );
 
-/** Strict standard base64 (what Go's StdEncoding accepts): decoding and encoding again gives the text back. */
-function strictBase64(text: string): Buffer | undefined {
-  if (!/^[A-Za-z0-9+/=]*$/.test(text)) return undefined;
-  const decoded = Buffer.from(text, 'base64');
-  return decoded.toString('base64') === text ? decoded : undefined;
+/**
+ * Standard padded base64 as Go's `base64.StdEncoding` decodes it: whole quads of the standard
+ * alphabet, at most two `=` and only at the end. Like Go (which is not `Strict()`), the unused
+ * bits of the last character need not be zero: `///=` is ff ff, although it re-encodes as `//8=`.
+ */
+function stdBase64(text: string): Buffer | undefined {
+  const data = text.replace(/={1,2}$/, '');
+  const padding = text.length - data.length;
+  if (!/^[A-Za-z0-9+/]*$/.test(data) || text.length % 4 !== 0) return undefined;
+  if (padding > 0 && data.length % 4 !== 4 - padding) return undefined;
+  return Buffer.from(data, 'base64');
 }
 
 /** What each channel should receive, and whether the socket should be closed with 1002. */
@@ -88,7 +94,7 @@ function model(c: Case): { received: Buffer[][]; ended: boolean[]; closeCode: nu
     }
     const n = c.base64 ? ((message[0] as number) - 48 + 256) % 256 : (message[0] as number);
     if (n >= c.channels.length || ended[n]) continue;
-    const payload = c.base64 ? strictBase64(message.subarray(1).toString('latin1')) : message.subarray(1);
+    const payload = c.base64 ? stdBase64(message.subarray(1).toString('latin1')) : message.subarray(1);
     if (payload && payload.length > 0) received[n]?.push(payload);
   }
   return { received, ended, closeCode: undefined };
