@@ -56,7 +56,7 @@ test('bad flags exit 2 with one line naming the problem', async () => {
   );
   assertUsageError(
     await run(['--provider', 'no-such-provider', '--kubeconfig', kubeconfig]),
-    new RegExp(`unknown provider "no-such-provider": not a built-in (${BUILTIN_NAMES.join(', ')})`),
+    new RegExp(`unknown provider "no-such-provider": not a built-in \\(${BUILTIN_NAMES.join(', ')}\\)`),
   );
   assertUsageError(
     await run(['--provider', 'mock', '--kubeconfig', join(dir, 'absent')]),
