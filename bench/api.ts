@@ -42,6 +42,10 @@ export class ApiClient {
   readonly connection: ClusterConnection;
   /** Requests sent, keyed `VERB resource[/subresource]` in the API server's own verb names. */
   readonly counts: RequestCounts = new Map();
+  /** Answers received, keyed `VERB resource[/subresource] CODE` (0: no answer); watches left out. */
+  readonly answers: RequestCounts = new Map();
+  /** Requests sent and not yet answered (watches left out). */
+  inFlight = 0;
   readonly #agent: Agent;
   readonly #watchAgent: Agent;
   readonly #headers: Record<string, string>;
@@ -81,8 +85,15 @@ export class ApiClient {
     timeoutMs = 120_000,
   ): Promise<ApiResponse<T>> {
     this.#count(method, path);
+    this.inFlight++;
+    let code = 0;
+    const answered = () => {
+      this.inFlight--;
+      const key = `${apiVerb(method, path)} ${apiResource(path)} ${code}`;
+      this.answers.set(key, (this.answers.get(key) ?? 0) + 1);
+    };
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
+    return new Promise<ApiResponse<T>>((resolve, reject) => {
       const req = request(
         `${this.connection.server}${path}`,
         {
@@ -97,6 +108,7 @@ export class ApiClient {
           timeout: timeoutMs,
         },
         (res) => {
+          code = res.statusCode ?? 0;
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => {
@@ -117,7 +129,7 @@ export class ApiClient {
       req.on('timeout', () => req.destroy(new ApiError(`${method} ${path}: no answer in ${timeoutMs} ms`, 0)));
       req.on('error', reject);
       req.end(payload);
-    });
+    }).finally(answered);
   }
 
   /** Like {@link send}, but a status outside 2xx (and not in `allowed`) is an {@link ApiError}. */

@@ -40,6 +40,7 @@ import { withLock } from '../tools/kube/lock.ts';
 import { freePort } from '../tools/kube/processes.ts';
 import type { TestCluster } from '../tools/kube/testing.ts';
 import type { ApiClient } from './api.ts';
+import { type OwnRequests, parseOwnRequests } from './measurement.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const GOVK_MODULE_DIR = join(REPO, 'tools', 'govk');
@@ -70,6 +71,12 @@ export interface RunningKubelet {
   servesKubeletApi: boolean;
   /** The kubelet API's port on 127.0.0.1 (0 for the ceiling). */
   kubeletPort: number;
+  /**
+   * The requests it counted itself sending (ours: its `rest_client_requests_total`; the ceiling: its
+   * own counters), read once none is unanswered; absent for the Go implementation, whose counts
+   * come from the API server's totals only.
+   */
+  ownRequests?: () => Promise<OwnRequests>;
   /** Writes a heap snapshot (ours with `--profile` only); resolves with its path. */
   heapSnapshot?: () => Promise<string | undefined>;
   /** Stops the process (SIGTERM, then SIGKILL after 15 s). */
@@ -171,6 +178,12 @@ async function startOurs(context: StartContext, extraArgs: string[], checkout = 
     description: `virtual-kubelet ${version} (${checkout === REPO ? 'dist/' : `${checkout}/dist/`}, Node ${process.versions.node}), ${extraArgs.length > 0 ? extraArgs.join(' ') : 'default flags (--kube-api-qps 200, --pod-sync-workers 10)'}`,
     servesKubeletApi: true,
     kubeletPort: vk.kubeletPort,
+    ownRequests: () =>
+      settledCounts(async () => {
+        const url = vk.metricsUrl();
+        if (!url) throw new HarnessError(`${context.nodeName} has not logged its metrics address`);
+        return parseOwnRequests(await (await fetch(url)).text());
+      }),
     ...(context.profile
       ? {
           heapSnapshot: async () => {
@@ -291,9 +304,18 @@ async function startGo(context: StartContext, extraArgs: string[]): Promise<Runn
 async function startCeiling(context: StartContext): Promise<RunningKubelet> {
   const kubeconfig = await virtualKubeletKubeconfig(context.cluster);
   const logFd = openSync(join(context.workDir, 'ceiling.log'), 'a');
+  const countsPort = await freePort();
   const child = spawn(
     process.execPath,
-    [join(REPO, 'bench', 'ceiling.ts'), '--kubeconfig', kubeconfig, '--node', context.nodeName],
+    [
+      join(REPO, 'bench', 'ceiling.ts'),
+      '--kubeconfig',
+      kubeconfig,
+      '--node',
+      context.nodeName,
+      '--counts-port',
+      String(countsPort),
+    ],
     { stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
@@ -308,8 +330,23 @@ async function startCeiling(context: StartContext): Promise<RunningKubelet> {
     description: 'bench/ceiling.ts: one status PATCH per pod (one DELETE per deleted pod), no rate limit, 256 sockets',
     servesKubeletApi: false,
     kubeletPort: 0,
+    ownRequests: () =>
+      settledCounts(async () => (await (await fetch(`http://127.0.0.1:${countsPort}/`)).json()) as OwnRequests),
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * Reads an implementation's own counts once it has no request unanswered (a status PATCH the watch
+ * already showed may not have had its answer counted yet): up to 30 s, polled every 50 ms.
+ */
+async function settledCounts(read: () => Promise<OwnRequests>): Promise<OwnRequests> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const counts = await read();
+    if (counts.pending === 0 || Date.now() > deadline) return counts;
+    await delay(50);
+  }
 }
 
 async function waitNodeReady(context: StartContext, child: ChildProcess, logPath: string): Promise<void> {

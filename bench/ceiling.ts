@@ -6,8 +6,11 @@
  * no queue: what it reaches is what the API server itself can take on this machine.
  *
  * Run as its own process (so its CPU and memory are measured like the others'):
- * `node bench/ceiling.ts --kubeconfig FILE --node NAME`; SIGTERM stops it.
+ * `node bench/ceiling.ts --kubeconfig FILE --node NAME [--counts-port PORT]`; SIGTERM stops it.
+ * With `--counts-port` it answers `GET /` on 127.0.0.1 with the requests it sent (bench/measurement.ts's
+ * `OwnRequests`), so the benchmark counts its writes, not every client's.
  */
+import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { loadKubeConfig } from '../src/kube/kubeconfig.ts';
@@ -139,18 +142,27 @@ export async function runCeiling(client: ApiClient, nodeName: string, signal: Ab
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { kubeconfig: { type: 'string' }, node: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { kubeconfig: { type: 'string' }, node: { type: 'string' }, 'counts-port': { type: 'string' } },
+  });
   if (!values.kubeconfig || !values.node) {
-    process.stderr.write('usage: node bench/ceiling.ts --kubeconfig FILE --node NAME\n');
+    process.stderr.write('usage: node bench/ceiling.ts --kubeconfig FILE --node NAME [--counts-port PORT]\n');
     process.exit(2);
   }
   const client = new ApiClient(loadKubeConfig({ path: values.kubeconfig }), { maxSockets: 256 });
+  const counts = values['counts-port']
+    ? createServer((_request, response) => {
+        response.setHeader('content-type', 'application/json');
+        response.end(JSON.stringify({ answers: Object.fromEntries(client.answers), pending: client.inFlight }));
+      }).listen(Number(values['counts-port']), '127.0.0.1')
+    : undefined;
   const controller = new AbortController();
   process.once('SIGTERM', () => controller.abort());
   process.once('SIGINT', () => controller.abort());
   runCeiling(client, values.node, controller.signal)
     .then(() => {
       client.close();
+      counts?.close();
       process.exit(0);
     })
     .catch((error: unknown) => {

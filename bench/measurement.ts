@@ -96,6 +96,68 @@ export async function scrapeApiserverRequests(admin: ApiClient): Promise<Request
   return totals;
 }
 
+/**
+ * What an implementation counted of its own requests (cumulative since it started): answers keyed
+ * `VERB resource[/subresource] CODE` in the API server's verb names (code 0: no answer), watches
+ * left out, and how many requests it has not had an answer to yet.
+ */
+export interface OwnRequests {
+  answers: RequestTotals;
+  pending: number;
+}
+
+/** rest_client_requests_total's `verb` label (the client's verbs) in `apiserver_request_total`'s names. */
+const CLIENT_VERBS: Record<string, string> = {
+  get: 'GET',
+  list: 'LIST',
+  create: 'POST',
+  update: 'PUT',
+  patch: 'PATCH',
+  delete: 'DELETE',
+  deletecollection: 'DELETECOLLECTION',
+};
+
+/**
+ * Reads our virtual kubelet's own /metrics: `rest_client_requests_total` (by verb, resource and
+ * code) and `virtual_kubelet_kube_client_pending_requests`.
+ */
+export function parseOwnRequests(metricsText: string): OwnRequests {
+  const answers: RequestTotals = {};
+  let pending = 0;
+  for (const line of metricsText.split('\n')) {
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('virtual_kubelet_kube_client_pending_requests ')) pending = value;
+    if (!line.startsWith('rest_client_requests_total{')) continue;
+    const labels = Object.fromEntries(
+      [...line.slice(line.indexOf('{') + 1, line.lastIndexOf('}')).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [
+        m[1],
+        m[2],
+      ]),
+    );
+    const verb = CLIENT_VERBS[labels.verb ?? ''];
+    if (!verb) continue; // watches
+    const key = `${verb} ${labels.resource} ${labels.code}`;
+    answers[key] = (answers[key] ?? 0) + value;
+  }
+  return { answers, pending };
+}
+
+/**
+ * Own answers (already a difference over a phase) by `VERB resource`: `sent` counts every request
+ * but the 429s, which the server refused for flow control and the client retried, counted apart.
+ */
+export function splitThrottled(answers: RequestTotals): { sent: RequestTotals; throttled: RequestTotals } {
+  const sent: RequestTotals = {};
+  const throttled: RequestTotals = {};
+  for (const [key, value] of Object.entries(answers)) {
+    const cut = key.lastIndexOf(' ');
+    const target = key.slice(cut + 1) === '429' ? throttled : sent;
+    const request = key.slice(0, cut);
+    target[request] = (target[request] ?? 0) + value;
+  }
+  return { sent, throttled };
+}
+
 /** after − before, dropping zeros. */
 export function diffTotals(before: RequestTotals, after: RequestTotals): RequestTotals {
   const result: RequestTotals = {};

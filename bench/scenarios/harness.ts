@@ -27,6 +27,7 @@ import {
   type RequestTotals,
   readProcess,
   scrapeApiserverRequests,
+  splitThrottled,
   subtractTotals,
 } from '../measurement.ts';
 import type { ScenarioName } from './index.ts';
@@ -57,6 +58,15 @@ export interface RunResult {
     others: Record<string, number>;
     benchmark: Record<string, number>;
     othersDetail: RequestTotals;
+    /**
+     * What the implementation itself counted sending during the run (ours: its
+     * rest_client_requests_total; the ceiling: its own counters), 429 answers apart, watches left
+     * out: unlike `others`, no other client of a shared cluster is in it. Absent for Go.
+     */
+    kubelet?: Record<string, number>;
+    kubeletDetail?: RequestTotals;
+    /** Its requests the API server answered 429 (flow control), by `VERB resource`; the client retried them. */
+    kubeletThrottled?: RequestTotals;
   };
   extra: Record<string, number | string>;
   notes: string[];
@@ -235,6 +245,8 @@ export class Frame {
   readonly sampler: ProcessSampler;
   readonly #context: ScenarioContext;
   readonly #pids: Record<string, number>;
+  readonly #kubelet: RunningKubelet;
+  #ownBefore: RequestTotals | undefined;
   #cpuBefore: Record<string, number> = {};
   #requestsBefore: RequestTotals = {};
   #benchBefore = new Map<string, number>();
@@ -244,6 +256,7 @@ export class Frame {
   private constructor(context: ScenarioContext, kubelet: RunningKubelet, intervalMs: number) {
     this.#context = context;
     this.#pids = clusterPids(context.cluster);
+    this.#kubelet = kubelet;
     this.sampler = new ProcessSampler(kubelet.pid, this.origin, intervalMs);
   }
 
@@ -256,6 +269,7 @@ export class Frame {
   /** Starts a new measured phase (CPU and request counters restart here; the RSS series goes on). */
   async mark(): Promise<void> {
     this.#requestsBefore = await scrapeApiserverRequests(this.#context.admin);
+    this.#ownBefore = (await this.#kubelet.ownRequests?.())?.answers;
     this.#benchBefore = new Map(this.#context.admin.counts);
     this.#cpuBefore = cpuOf(this.#pids);
     this.#processCpuBefore = this.sampler.sample()?.cpuSeconds ?? 0;
@@ -266,6 +280,8 @@ export class Frame {
   async close(): Promise<Pick<RunResult, 'peakRssBytes' | 'cpuSeconds' | 'controlPlaneCpuSeconds' | 'requests'>> {
     const reading = this.sampler.sample();
     const requests = diffTotals(this.#requestsBefore, await scrapeApiserverRequests(this.#context.admin));
+    const ownAfter = this.#ownBefore ? (await this.#kubelet.ownRequests?.())?.answers : undefined;
+    const own = ownAfter && this.#ownBefore ? splitThrottled(diffTotals(this.#ownBefore, ownAfter)) : undefined;
     const bench = new Map<string, number>();
     for (const [key, value] of this.#context.admin.counts) {
       const delta = value - (this.#benchBefore.get(key) ?? 0);
@@ -290,6 +306,7 @@ export class Frame {
         others: byVerb(others),
         benchmark: byVerb(Object.fromEntries(bench)),
         othersDetail: others,
+        ...(own ? { kubelet: byVerb(own.sent), kubeletDetail: own.sent, kubeletThrottled: own.throttled } : {}),
       },
     };
   }

@@ -287,6 +287,11 @@ async function startLeading(node: VirtualNode, metrics: VirtualKubeletMetrics, s
     'API requests waiting for the client rate limiter',
     () => node.client.throttled,
   );
+  metrics.gauge(
+    'virtual_kubelet_kube_client_pending_requests',
+    'API requests (watches aside) not yet answered: waiting for the rate limiter, on the wire or waiting to retry',
+    () => node.client.pending,
+  );
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */

@@ -129,6 +129,7 @@ export class KubeClient {
   readonly #requestTimeoutMs: number;
   readonly #userAgent: string;
   #clientCertificateFromExec: string | undefined;
+  #pending = 0;
 
   constructor(connection: ClusterConnection, options: KubeClientOptions = {}) {
     this.connection = connection;
@@ -159,6 +160,14 @@ export class KubeClient {
     return this.#limiter.waiting;
   }
 
+  /**
+   * Requests (watches aside) not yet answered: waiting for the limiter, on the wire, or waiting to
+   * retry a 429. When it is 0, `rest_client_requests_total` counts everything this client sent.
+   */
+  get pending(): number {
+    return this.#pending;
+  }
+
   async #refreshExecClientCertificate(): Promise<void> {
     if (!this.connection.exec) return;
     const status = await this.#credentials.execCredential();
@@ -177,6 +186,16 @@ export class KubeClient {
 
   /** Sends one request and returns the raw response; the caller consumes the body. */
   async #send(method: string, path: string, options: RequestOptions, watch: boolean): Promise<TransportResponse> {
+    if (watch) return this.#sendOnce(method, path, options, true);
+    this.#pending++;
+    try {
+      return await this.#sendOnce(method, path, options, false);
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  async #sendOnce(method: string, path: string, options: RequestOptions, watch: boolean): Promise<TransportResponse> {
     let target = path;
     if (options.query) {
       const query = new URLSearchParams();

@@ -59,10 +59,16 @@ test('npm run bench -- --smoke runs 100 pods through ours and the ceiling and re
     assert.ok(run.totalSeconds > 0 && run.podsPerSecond > 0, what);
     assert.ok(run.peakRssBytes > 10 * 2 ** 20, what);
     assert.ok(run.cpuSeconds > 0, what);
-    assert.ok((run.requests.others.PATCH ?? 0) >= 100, `one status write per pod at least: ${what}`);
-    // One write per pod, not one per report: the API's echo of a status must not be written again.
-    const statusWrites = run.requests.othersDetail['PATCH pods/status'] ?? 0;
-    assert.ok(statusWrites <= 110, `about one status write per pod, not ${statusWrites}: ${what}`);
+    // What the implementation itself sent (its own counters), not the API server's totals: on a
+    // shared cluster those include every other client (kube-controller-manager patches the status
+    // of pods on nodes other tests left NotReady).
+    const own = run.requests.kubeletDetail;
+    assert.ok(own, `the implementation counts its own requests: ${what}`);
+    // Exactly one status write per pod: the API's echo of a status must not be written again.
+    assert.equal(own['PATCH pods/status'], 100, `one status write per pod: ${what}`);
+    // A pod of its own node's is never created or deleted by a virtual kubelet in a burst.
+    assert.equal(own['POST pods'], undefined, what);
+    assert.equal(own['DELETE pods'], undefined, what);
     assert.ok((run.requests.benchmark.POST ?? 0) >= 100, `the benchmark's creates are counted: ${what}`);
   }
   const markdown = readFileSync(join(out, 'results.md'), 'utf8');
