@@ -31,6 +31,9 @@ export function execInTask(
     const socket = new WebSocket(target.url, { ...target.options, handshakeTimeout: 30_000 });
     let exitCode: number | undefined;
     let settled = false;
+    // The terminal size last asked for, and whether it was sent again once the process ran.
+    let latestSize: TerminalSize | undefined;
+    let resentAfterOutput = false;
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
@@ -43,6 +46,12 @@ export function execInTask(
     const send = (frame: unknown) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
     };
+    const sendSize = (size: TerminalSize) => send({ tty_size: { width: size.width, height: size.height } });
+    const onFirstOutput = () => {
+      if (resentAfterOutput || !latestSize) return;
+      resentAfterOutput = true;
+      sendSize(latestSize);
+    };
     const onStdin = (chunk: Buffer) => send({ stdin: { data: Buffer.from(chunk).toString('base64') } });
     const onStdinEnd = () => send({ stdin: { close: true } });
     const onAbort = () => {
@@ -53,15 +62,15 @@ export function execInTask(
     socket.on('open', () => {
       if (io.tty) {
         // Nomad's docker driver passes a size on once and forgets it, and the engine refuses a
-        // resize before the exec's process runs: each size is sent again a little later.
-        let latest: TerminalSize | undefined;
+        // resize before the exec's process runs (the first size, sent at once, is always
+        // lost): each size is sent again when the process first writes (it runs then) and a
+        // little later, for processes that write nothing at first.
         io.onResize((size) => {
-          latest = size;
-          const frame = { tty_size: { width: size.width, height: size.height } };
-          send(frame);
+          latestSize = size;
+          sendSize(size);
           for (const delay of RESIZE_RETRIES_MS) {
             setTimeout(() => {
-              if (latest === size && !settled) send(frame);
+              if (latestSize === size && !settled) sendSize(size);
             }, delay).unref();
           }
         });
@@ -78,6 +87,7 @@ export function execInTask(
       } catch {
         return;
       }
+      if (io.tty && (frame.stdout?.data || frame.stderr?.data)) onFirstOutput();
       if (frame.stdout?.data) io.stdout?.write(Buffer.from(frame.stdout.data, 'base64'));
       if (frame.stderr?.data) (io.stderr ?? io.stdout)?.write(Buffer.from(frame.stderr.data, 'base64'));
       if (frame.exited) {
