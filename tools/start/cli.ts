@@ -17,6 +17,7 @@
  * so a test can run its own beside a user's.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node } from 'kubernetes-types/core/v1.js';
 import { errorMessage } from '../../src/errors.ts';
@@ -192,7 +193,41 @@ async function startBackend(detail: (line: string) => void): Promise<{ podman?: 
   }
 }
 
+/**
+ * One `npm start` per name: a second would register the same node. The pid file also tells a
+ * later run that a cluster left running was started by an `npm start` that died (SIGKILL, a
+ * closed terminal), so it is this run's to stop.
+ */
+function claimOwnership(): { previousOwnerDied: boolean } {
+  mkdirSync(nodeDir, { recursive: true });
+  const ownerFile = join(nodeDir, 'owner.pid');
+  let previous: number | undefined;
+  try {
+    previous = Number(readFileSync(ownerFile, 'utf8')) || undefined;
+  } catch {
+    // first run
+  }
+  if (previous !== undefined && previous !== process.pid && isAlive(previous)) {
+    throw new HarnessError(
+      `npm start is already running here (pid ${previous}); stop it first, or give this one another name: VK_START_NAME=other npm start`,
+    );
+  }
+  writeFileSync(ownerFile, String(process.pid));
+  process.on('exit', () => rmSync(ownerFile, { force: true }));
+  return { previousOwnerDied: previous !== undefined };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function main(): Promise<number> {
+  const { previousOwnerDied } = claimOwnership();
   const progress = new Progress(5);
   await progress.step('building the package (tsc -p tsconfig.build.json)', () =>
     runCommand(process.execPath, [
@@ -209,8 +244,10 @@ async function main(): Promise<number> {
     async () => {
       const wasRunning = (await cluster.status()).every((s) => s.healthy);
       const up = await cluster.up();
-      if (!wasRunning) started.cluster = cluster;
+      if (!wasRunning || previousOwnerDied) started.cluster = cluster;
       else progress.detail('it was running before npm start: Ctrl-C will leave it running');
+      if (wasRunning && previousOwnerDied)
+        progress.detail('left running by an npm start that did not stop: reused, and stopped at the end');
       progress.detail(`Kubernetes ${up.kubernetesVersion} at ${up.server}`);
       return up;
     },

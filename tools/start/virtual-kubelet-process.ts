@@ -4,7 +4,7 @@
  * certificate from the local cluster's kubelet CA, so `kubectl logs` and `exec` reach it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kubeconfigDocument } from '../../src/kube/kubeconfig.ts';
@@ -12,7 +12,7 @@ import { issueCertificate } from '../../src/tls/x509.ts';
 import { HarnessError } from '../kube/binaries.ts';
 import type { ClusterInfo } from '../kube/cluster.ts';
 import { readCA } from '../kube/pki.ts';
-import { freePort } from '../kube/processes.ts';
+import { freePort, isOurProcess, stopProcess } from '../kube/processes.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -80,6 +80,13 @@ export async function startVirtualKubelet(options: VirtualKubeletOptions): Promi
   });
   writeFileSync(join(dir, 'serving.crt'), pair.certificate);
   writeFileSync(join(dir, 'serving.key'), pair.key, { mode: 0o600 });
+  // A virtual kubelet whose npm start was SIGKILLed (its own group kept it alive) would run the
+  // same node twice.
+  const pidFile = join(dir, 'virtual-kubelet.pid');
+  if (existsSync(pidFile)) {
+    const leftover = Number(readFileSync(pidFile, 'utf8'));
+    if (leftover && isOurProcess(leftover, process.execPath)) await stopProcess(leftover, process.execPath);
+  }
   const kubeletPort = await freePort();
   const logPath = join(dir, 'virtual-kubelet.log');
   const log = openSync(logPath, 'w');
@@ -123,5 +130,6 @@ export async function startVirtualKubelet(options: VirtualKubeletOptions): Promi
     closeSync(log);
   }
   if (child.pid === undefined) throw new HarnessError(`could not start ${process.execPath}`);
+  writeFileSync(pidFile, String(child.pid));
   return { child: child as ChildProcess & { pid: number }, logPath, kubeletPort };
 }
