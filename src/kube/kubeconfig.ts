@@ -67,6 +67,8 @@ export interface LoadKubeConfigOptions {
   context?: string;
   /** Defaults to `process.env`; tests pass their own. */
   env?: NodeJS.ProcessEnv;
+  /** Where a pod's service-account token, CA and namespace are mounted; tests pass their own. */
+  serviceAccountDir?: string;
 }
 
 /**
@@ -85,7 +87,7 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): ClusterConn
   const home = env.HOME ?? homedir();
   const defaultPath = join(home, '.kube', 'config');
   if (existsSync(defaultPath)) return fromFiles([readKubeConfigFile(defaultPath)], options.context);
-  if (env.KUBERNETES_SERVICE_HOST && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'))) return inCluster(env);
+  if (env.KUBERNETES_SERVICE_HOST) return inCluster(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   throw new ConfigError(
     'no Kubernetes credentials found: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account',
   );
@@ -228,19 +230,41 @@ function dataOrFile(
   }
 }
 
-function inCluster(env: NodeJS.ProcessEnv): ClusterConnection {
+/**
+ * The in-cluster connection, as client-go's `rest.InClusterConfig` builds it: the API server from
+ * `KUBERNETES_SERVICE_HOST`/`_PORT` (both required), the projected token file (re-read by
+ * src/kube/credentials.ts: the kubelet rotates it), the CA and the pod's namespace. A missing token
+ * is a mistake to report (automountServiceAccountToken: false), not a reason to look elsewhere.
+ */
+function inCluster(env: NodeJS.ProcessEnv, serviceAccountDir: string): ClusterConnection {
   const host = env.KUBERNETES_SERVICE_HOST ?? '';
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+  const port = env.KUBERNETES_SERVICE_PORT ?? '';
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw new ConfigError(
+      `KUBERNETES_SERVICE_HOST is set but KUBERNETES_SERVICE_PORT is ${port ? `"${port}", not a port number` : 'not'}: both must be set to run in-cluster`,
+    );
+  }
+  const tokenFile = join(serviceAccountDir, 'token');
+  if (!existsSync(tokenFile)) {
+    throw new ConfigError(
+      `running in-cluster (KUBERNETES_SERVICE_HOST is set) but ${tokenFile} does not exist: mount a service-account token (automountServiceAccountToken) or pass --kubeconfig`,
+    );
+  }
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  const connection: ClusterConnection = {
-    server: `https://${hostPart}:${port}`,
-    tokenFile: join(SERVICE_ACCOUNT_DIR, 'token'),
-    source: 'in-cluster',
-  };
-  const caPath = join(SERVICE_ACCOUNT_DIR, 'ca.crt');
-  if (existsSync(caPath)) connection.caData = readFileSync(caPath);
-  const namespacePath = join(SERVICE_ACCOUNT_DIR, 'namespace');
-  if (existsSync(namespacePath)) connection.namespace = readFileSync(namespacePath, 'utf8').trim();
+  const connection: ClusterConnection = { server: `https://${hostPart}:${port}`, tokenFile, source: 'in-cluster' };
+  const caPath = join(serviceAccountDir, 'ca.crt');
+  if (existsSync(caPath)) {
+    try {
+      connection.caData = readFileSync(caPath);
+    } catch (error) {
+      throw new ConfigError(`cannot read the in-cluster CA ${caPath}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+  const namespacePath = join(serviceAccountDir, 'namespace');
+  if (existsSync(namespacePath)) {
+    const namespace = readFileSync(namespacePath, 'utf8').trim();
+    if (namespace) connection.namespace = namespace;
+  }
   return connection;
 }
 
