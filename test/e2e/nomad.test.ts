@@ -238,8 +238,18 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
         await terminal.type('echo product=$((6*7)); stty size');
         await shows(/^product=42\n\d+ 100$/m);
         await terminal.resize(132, 43);
-        await terminal.type('stty size');
-        await shows(/^\d+ 132$/m);
+        // Nomad applies a resize (an engine call) and stdin (a pipe) on separate paths, so a
+        // command typed at once may still see the old size: ask again until the new one shows.
+        await waitFor(
+          'the new terminal size in the exec',
+          async () => {
+            screen = await terminal.screen();
+            if (/^\d+ 132$/m.test(screen)) return true;
+            await terminal.type('stty size');
+            return false;
+          },
+          { timeoutMs: 20_000, intervalMs: 1500 },
+        ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
       } finally {
         await terminal.close();
       }
