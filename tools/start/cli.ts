@@ -17,7 +17,7 @@
  * so a test can run its own beside a user's.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node } from 'kubernetes-types/core/v1.js';
 import { errorMessage } from '../../src/errors.ts';
@@ -26,7 +26,7 @@ import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
 import { Nodes } from '../../src/kube/resources.ts';
 import { LABEL_NODE } from '../../src/providers/podman/labels.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { HarnessError } from '../kube/binaries.ts';
+import { cacheDir, HarnessError, pinnedVersions } from '../kube/binaries.ts';
 import { type ClusterInfo, LocalCluster } from '../kube/cluster.ts';
 import { readTail } from '../kube/processes.ts';
 import { podmanUnavailableReason } from '../podman/environment.ts';
@@ -172,6 +172,14 @@ async function waitNodeReady(info: ClusterInfo, vk: StartedVirtualKubelet): Prom
   }
 }
 
+/** The Kubernetes release ensureBinaries() is about to build, or undefined when it is cached (or not built at all). */
+function pendingKubernetesBuild(): { version: string; root: string } | undefined {
+  if (process.env.KUBEBUILDER_ASSETS) return undefined;
+  const version = process.env.KUBE_VERSION || pinnedVersions().kubernetes;
+  const root = join(cacheDir(), 'kube', version);
+  return existsSync(join(root, 'complete.json')) ? undefined : { version, root };
+}
+
 /** A Podman service and the busybox image, or why the mock runs instead. */
 async function startBackend(detail: (line: string) => void): Promise<{ podman?: PodmanService; reason?: string }> {
   const unavailable = podmanUnavailableReason();
@@ -240,8 +248,14 @@ async function main(): Promise<number> {
 
   const cluster = new LocalCluster(name, (line) => progress.detail(line));
   const info = await progress.step(
-    'control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler (the first run builds Kubernetes from source: about 11 minutes on 2 cores)',
+    'control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)',
     async () => {
+      const build = pendingKubernetesBuild();
+      if (build) {
+        progress.detail(
+          `Kubernetes ${build.version} is not built yet: building it from its Go modules takes about 11 minutes on 2 cores, once (cached in ${build.root}); follow it in ${join(build.root, 'build.log')}`,
+        );
+      }
       const wasRunning = (await cluster.status()).every((s) => s.healthy);
       const up = await cluster.up();
       if (!wasRunning || previousOwnerDied) started.cluster = cluster;
@@ -314,4 +328,5 @@ try {
   process.stderr.write(`npm start: while stopping: ${errorMessage(error)}\n`);
   code = 1;
 }
+if (stopRequested) say(code === 0 ? 'npm start: stopped' : 'npm start: stopped, with the error above');
 process.exitCode = code;
