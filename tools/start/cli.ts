@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole thing on this machine in one command, in the foreground.
  *
- *   1. build the package (what runs is bin/virtual-kubelet.js over dist/, as published)
+ *   1. build the package unless dist/ is current (what runs is bin/virtual-kubelet.js over dist/, as published)
  *   2. bring up the local control plane (tools/kube; Kubernetes is built from source the first
  *      time — minutes — and cached)
  *   3. credentials: the least-privilege ServiceAccount of deploy/rbac.yaml
@@ -16,7 +16,6 @@
  * `VK_START_NAME` (default `start`) names the cluster, the Podman store and the node (`vk-<name>`),
  * so a test can run its own beside a user's.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -32,6 +31,7 @@ import { readTail } from '../kube/processes.ts';
 import { podmanUnavailableReason } from '../podman/environment.ts';
 import { buildBusyboxImage } from '../podman/images.ts';
 import { type PodmanService, startPodmanService } from '../podman/service.ts';
+import { buildPackage } from './build.ts';
 import { Progress } from './progress.ts';
 import {
   REPO_ROOT,
@@ -121,27 +121,6 @@ function stopEverything(): Promise<void> {
     }
   })();
   return stopping;
-}
-
-async function runCommand(command: string, args: string[]): Promise<void> {
-  await new Promise<void>((resolveRun, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on('error', (error) => reject(new HarnessError(`could not run ${command}: ${error.message}`)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolveRun();
-      else
-        reject(
-          new HarnessError(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trimEnd()}`),
-        );
-    });
-  });
 }
 
 async function waitNodeReady(info: ClusterInfo, vk: StartedVirtualKubelet): Promise<void> {
@@ -237,13 +216,7 @@ function isAlive(pid: number): boolean {
 async function main(): Promise<number> {
   const { previousOwnerDied } = claimOwnership();
   const progress = new Progress(5);
-  await progress.step('building the package (tsc -p tsconfig.build.json)', () =>
-    runCommand(process.execPath, [
-      join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      'tsconfig.build.json',
-    ]),
-  );
+  await progress.step('the package (dist/)', (detail) => buildPackage(REPO_ROOT, detail));
   if (stopRequested) return 0;
 
   const cluster = new LocalCluster(name, (line) => progress.detail(line));
