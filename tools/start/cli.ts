@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole thing on this machine in one command, in the foreground.
  *
- *   1. build the package (what runs is bin/virtual-kubelet.js over dist/, as published)
+ *   1. build the package unless dist/ is current (what runs is bin/virtual-kubelet.js over dist/, as published)
  *   2. bring up the local control plane (tools/kube; Kubernetes is built from source the first
  *      time — minutes — and cached)
  *   3. credentials: the least-privilege ServiceAccount of deploy/rbac.yaml
@@ -16,8 +16,7 @@
  * `VK_START_NAME` (default `start`) names the cluster, the Podman store and the node (`vk-<name>`),
  * so a test can run its own beside a user's.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node } from 'kubernetes-types/core/v1.js';
 import { errorMessage } from '../../src/errors.ts';
@@ -26,12 +25,13 @@ import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
 import { Nodes } from '../../src/kube/resources.ts';
 import { LABEL_NODE } from '../../src/providers/podman/labels.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { HarnessError } from '../kube/binaries.ts';
+import { cacheDir, HarnessError, pinnedVersions } from '../kube/binaries.ts';
 import { type ClusterInfo, LocalCluster } from '../kube/cluster.ts';
 import { readTail } from '../kube/processes.ts';
 import { podmanUnavailableReason } from '../podman/environment.ts';
 import { buildBusyboxImage } from '../podman/images.ts';
 import { type PodmanService, startPodmanService } from '../podman/service.ts';
+import { buildPackage } from './build.ts';
 import { Progress } from './progress.ts';
 import {
   REPO_ROOT,
@@ -123,27 +123,6 @@ function stopEverything(): Promise<void> {
   return stopping;
 }
 
-async function runCommand(command: string, args: string[]): Promise<void> {
-  await new Promise<void>((resolveRun, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on('error', (error) => reject(new HarnessError(`could not run ${command}: ${error.message}`)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolveRun();
-      else
-        reject(
-          new HarnessError(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trimEnd()}`),
-        );
-    });
-  });
-}
-
 async function waitNodeReady(info: ClusterInfo, vk: StartedVirtualKubelet): Promise<void> {
   const client = new KubeClient(loadKubeConfig({ path: info.kubeconfig }), { qps: 0 });
   try {
@@ -170,6 +149,14 @@ async function waitNodeReady(info: ClusterInfo, vk: StartedVirtualKubelet): Prom
   } finally {
     await client.close();
   }
+}
+
+/** The Kubernetes release ensureBinaries() is about to build, or undefined when it is cached (or not built at all). */
+function pendingKubernetesBuild(): { version: string; root: string } | undefined {
+  if (process.env.KUBEBUILDER_ASSETS) return undefined;
+  const version = process.env.KUBE_VERSION || pinnedVersions().kubernetes;
+  const root = join(cacheDir(), 'kube', version);
+  return existsSync(join(root, 'complete.json')) ? undefined : { version, root };
 }
 
 /** A Podman service and the busybox image, or why the mock runs instead. */
@@ -229,19 +216,19 @@ function isAlive(pid: number): boolean {
 async function main(): Promise<number> {
   const { previousOwnerDied } = claimOwnership();
   const progress = new Progress(5);
-  await progress.step('building the package (tsc -p tsconfig.build.json)', () =>
-    runCommand(process.execPath, [
-      join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      'tsconfig.build.json',
-    ]),
-  );
+  await progress.step('the package (dist/)', (detail) => buildPackage(REPO_ROOT, detail));
   if (stopRequested) return 0;
 
   const cluster = new LocalCluster(name, (line) => progress.detail(line));
   const info = await progress.step(
-    'control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler (the first run builds Kubernetes from source: about 11 minutes on 2 cores)',
+    'control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)',
     async () => {
+      const build = pendingKubernetesBuild();
+      if (build) {
+        progress.detail(
+          `Kubernetes ${build.version} is not built yet: building it from its Go modules takes about 11 minutes on 2 cores, once (cached in ${build.root}); follow it in ${join(build.root, 'build.log')}`,
+        );
+      }
       const wasRunning = (await cluster.status()).every((s) => s.healthy);
       const up = await cluster.up();
       if (!wasRunning || previousOwnerDied) started.cluster = cluster;
@@ -314,4 +301,5 @@ try {
   process.stderr.write(`npm start: while stopping: ${errorMessage(error)}\n`);
   code = 1;
 }
+if (stopRequested) say(code === 0 ? 'npm start: stopped' : 'npm start: stopped, with the error above');
 process.exitCode = code;
