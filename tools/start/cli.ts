@@ -9,7 +9,7 @@
  *      else the mock provider
  *   5. the virtual node, until it is Ready
  *
- * then prints what to paste into another terminal, and waits. Ctrl-C (or SIGTERM) stops what it
+ * then prints what to paste into another terminal, and waits. Ctrl-C (SIGINT), SIGTERM or SIGHUP stops what it
  * started, in reverse: the virtual kubelet, the pods it ran in Podman, the Podman service, and the
  * control plane — unless that was already running before, in which case it is left as found.
  *
@@ -85,6 +85,8 @@ function stopRequestedPromise(): Promise<void> {
 
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal: the control plane runs detached from it and would outlive it otherwise.
+process.on('SIGHUP', onSignal);
 // Should this process die some other way, the virtual kubelet (in a group of its own) goes too.
 process.on('exit', () => {
   const child = started.virtualKubelet?.child;
