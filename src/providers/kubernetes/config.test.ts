@@ -8,9 +8,10 @@ import { kubeconfigDocument } from '../../kube/kubeconfig.ts';
 import { loadKubernetesConfig } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vk-kubernetes-config-'));
+writeFileSync(join(dir, 'ca.crt'), 'not parsed until a connection is made');
 writeFileSync(
   join(dir, 'remote.kubeconfig'),
-  kubeconfigDocument({ name: 'edge', server: 'https://127.0.0.1:6443', token: 't' }),
+  kubeconfigDocument({ name: 'edge', server: 'https://127.0.0.1:6443', caFile: join(dir, 'ca.crt'), token: 't' }),
 );
 
 function load(content: Record<string, unknown>) {
