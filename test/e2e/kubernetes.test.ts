@@ -1,0 +1,411 @@
+/**
+ * The Kubernetes provider end to end, on two real control planes: the origin cluster (the shared
+ * test cluster) runs `virtual-kubelet --provider kubernetes`, whose pods go to a remote cluster of
+ * their own; the remote's only node is another virtual kubelet with the Podman provider, so every
+ * pod ends as real containers: origin → kubernetes provider → remote → podman provider → runc.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Deployment } from 'kubernetes-types/apps/v1.js';
+import type { Job } from 'kubernetes-types/batch/v1.js';
+import type { Namespace, Node, Pod, ResourceQuota } from 'kubernetes-types/core/v1.js';
+import { kubeconfigDocument } from '../../src/kube/kubeconfig.ts';
+import { parseQuantity } from '../../src/kube/quantity.ts';
+import { Namespaces, Nodes, Pods, resourceType } from '../../src/kube/resources.ts';
+import type { LocalCluster } from '../../tools/kube/cluster.ts';
+import { dedicatedCluster, type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
+import { buildBusyboxImage } from '../../tools/podman/images.ts';
+import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
+import { podmanSkipReason } from '../../tools/podman/testing.ts';
+import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
+
+const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
+const Jobs = resourceType<Job>('batch', 'v1', 'jobs', 'Job', true);
+const ResourceQuotas = resourceType<ResourceQuota>('', 'v1', 'resourcequotas', 'ResourceQuota', true);
+
+const ORIGIN_CLUSTER = 'e2e-origin';
+const PREFIX = 'hub';
+
+describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
+  let origin: TestCluster;
+  let remote: TestCluster;
+  let remoteControl: LocalCluster;
+  let podman: PodmanService;
+  let busybox: string;
+  let remoteNode: VirtualKubeletProcess;
+  let vk: VirtualKubeletProcess;
+  let namespace: string;
+  let remoteNamespace: string;
+  const scratch = mkdtempSync(join(tmpdir(), 'vk-kubernetes-e2e-'));
+
+  const providerConfig = (kubeconfig: string) => ({
+    kubeconfig,
+    originCluster: ORIGIN_CLUSTER,
+    namespaces: { prefix: PREFIX },
+    labels: { 'e2e.example.com/run': 'kubernetes' },
+  });
+
+  before(async () => {
+    origin = await testCluster();
+    ({ test: remote, cluster: remoteControl } = await dedicatedCluster('kubernetes-remote'));
+    namespace = await origin.createNamespace('kube');
+    remoteNamespace = `${PREFIX}-${namespace}`;
+    podman = await startPodmanService({ store: 'e2e-kubernetes' });
+    busybox = (await buildBusyboxImage(podman.client)).reference;
+    remoteNode = await VirtualKubeletProcess.start(remote, {
+      provider: 'podman',
+      providerConfig: {
+        url: podman.address,
+        stateDir: join(scratch, 'podman-state'),
+        capacity: { cpu: '4', memory: '8Gi', pods: '50' },
+      },
+      args: ['--node-ping-interval', '1s'],
+    });
+    vk = await VirtualKubeletProcess.start(origin, {
+      provider: 'kubernetes',
+      providerConfig: providerConfig(remote.info.kubeconfig),
+      args: ['--node-ping-interval', '1s'],
+    });
+  });
+
+  after(async () => {
+    await vk?.destroy();
+    await remoteNode?.destroy();
+    await podman?.removePods({ 'io.virtual-kubelet.node': remoteNode?.nodeName ?? '' }).catch(() => undefined);
+    await podman?.close();
+    await origin?.deleteNamespace(namespace);
+    await remoteControl?.down();
+  });
+
+  function container(name: string, script: string, extra: Record<string, unknown> = {}) {
+    return { name, image: busybox, imagePullPolicy: 'Never', command: ['sh', '-c', script], ...extra };
+  }
+
+  /** A spec the origin scheduler places on the virtual node (and whose node selector the remote never sees). */
+  function podSpec(containers: unknown[], extra: Record<string, unknown> = {}) {
+    return {
+      nodeSelector: { 'kubernetes.io/hostname': vk.nodeName },
+      tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }],
+      containers,
+      ...extra,
+    } as Pod['spec'];
+  }
+
+  async function remotePods(labelSelector = ''): Promise<Pod[]> {
+    const selector = [`virtual-kubelet.io/origin-node=${vk.nodeName}`, labelSelector].filter(Boolean).join(',');
+    return (await remote.client.list<Pod>(Pods, { namespace: remoteNamespace, labelSelector: selector })).items;
+  }
+
+  async function running(name: string, timeoutMs = 90_000): Promise<Pod> {
+    return waitFor(
+      `${name} Running`,
+      async () => {
+        const pod = await origin.client.get<Pod>(Pods, { namespace, name });
+        return pod.status?.phase === 'Running' &&
+          pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+          ? pod
+          : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
+  async function readyCondition(cluster: TestCluster, nodeName: string) {
+    const node = await cluster.client.get<Node>(Nodes, { name: nodeName }).catch(() => undefined);
+    return node?.status?.conditions?.find((c) => c.type === 'Ready');
+  }
+
+  test('the virtual node is sized from the remote cluster and says which one it is', async () => {
+    const node = await origin.client.get<Node>(Nodes, { name: vk.nodeName });
+    assert.equal(node.metadata?.annotations?.['virtual-kubelet.io/remote-server'], remote.info.server);
+    // The remote's one node (the Podman virtual kubelet) offers 4 CPUs, 8Gi and 50 pods.
+    assert.equal(node.status?.capacity?.pods, '50');
+    assert.equal(parseQuantity(node.status?.capacity?.cpu ?? ''), 4);
+    assert.equal(parseQuantity(node.status?.capacity?.memory ?? ''), 8 * 2 ** 30);
+  });
+
+  test('a Deployment: Running in the origin, its pods Running in the mapped remote namespace, stamped and stripped', async () => {
+    await origin.client.create(Deployments, {
+      metadata: { name: 'web', namespace },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: podSpec(
+            [
+              container(
+                'httpd',
+                'mkdir -p /www && echo "hello via two clusters" > /www/index.html && exec httpd -f -p 8080 -h /www',
+                {
+                  ports: [{ containerPort: 8080 }],
+                },
+              ),
+            ],
+            { terminationGracePeriodSeconds: 2 },
+          ),
+        },
+      },
+    });
+    const pods = await waitFor(
+      'two web pods Running and Ready',
+      async () => {
+        const list = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items;
+        const ready = list.filter(
+          (p) =>
+            p.status?.phase === 'Running' &&
+            p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        return ready.length === 2 ? ready : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    const remoteList = await remotePods('app=web');
+    assert.equal(remoteList.length, 2);
+    const remoteNs = await remote.client.get<Namespace>(Namespaces, { name: remoteNamespace });
+    assert.equal(remoteNs.metadata?.labels?.['app.kubernetes.io/managed-by'], 'virtual-kubelet');
+    assert.equal(remoteNs.metadata?.labels?.['virtual-kubelet.io/origin-cluster'], ORIGIN_CLUSTER);
+    assert.equal(remoteNs.metadata?.labels?.['virtual-kubelet.io/origin-namespace'], namespace);
+    for (const pod of pods) {
+      const twin = remoteList.find((r) => r.metadata?.name === pod.metadata?.name);
+      assert.ok(twin, `remote pod for ${pod.metadata?.name}`);
+      assert.equal(twin.status?.phase, 'Running');
+      assert.equal(twin.spec?.nodeName, remoteNode.nodeName, 'placed by the remote scheduler on the remote node');
+      assert.equal(twin.metadata?.labels?.['virtual-kubelet.io/origin-uid'], pod.metadata?.uid);
+      assert.equal(twin.metadata?.labels?.['virtual-kubelet.io/origin-cluster'], ORIGIN_CLUSTER);
+      assert.equal(twin.metadata?.labels?.['e2e.example.com/run'], 'kubernetes');
+      assert.equal(twin.metadata?.annotations?.['virtual-kubelet.io/origin-name'], pod.metadata?.name);
+      assert.equal(twin.metadata?.ownerReferences, undefined);
+      assert.equal(twin.spec?.nodeSelector, undefined);
+      assert.equal(twin.spec?.automountServiceAccountToken, false);
+      assert.ok(!twin.spec?.volumes?.some((v) => v.name.startsWith('kube-api-access-')), 'no origin token volume');
+      // The status comes back: the remote pod IP and the Podman container ID.
+      assert.equal(pod.status?.podIP, twin.status?.podIP);
+      assert.match(pod.status?.containerStatuses?.[0]?.containerID ?? '', /^podman:\/\//);
+    }
+  });
+
+  test('Jobs: exit 0 completes, exit 3 fails with the exit code', async () => {
+    const job = (name: string, code: number) =>
+      ({
+        metadata: { name, namespace },
+        spec: {
+          backoffLimit: 0,
+          template: { spec: podSpec([container('task', `echo working; exit ${code}`)], { restartPolicy: 'Never' }) },
+        },
+      }) as Job;
+    await origin.client.create(Jobs, job('ok', 0));
+    await origin.client.create(Jobs, job('bad', 3));
+    await waitFor(
+      'Job ok complete',
+      async () => (await origin.client.get<Job>(Jobs, { namespace, name: 'ok' })).status?.succeeded === 1,
+      {
+        timeoutMs: 90_000,
+      },
+    );
+    const failed = await waitFor(
+      'the failed pod of Job bad',
+      async () => {
+        const list = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'job-name=bad' })).items;
+        return list.find((p) => p.status?.phase === 'Failed');
+      },
+      { timeoutMs: 90_000 },
+    );
+    assert.equal(failed.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+  });
+
+  test('delete with a 4 s grace period: the remote pod is deleted with the same grace, and the local one goes after it', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'graceful', namespace },
+      spec: podSpec([container('main', 'sleep 3600')]),
+    });
+    await running('graceful');
+    const started = Date.now();
+    const deleted = await origin.kubectl([
+      '-n',
+      namespace,
+      'delete',
+      'pod',
+      'graceful',
+      '--grace-period=4',
+      '--wait=false',
+    ]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const terminating = await waitFor('the remote pod terminating', async () => {
+      const pod = (await remotePods()).find((p) => p.metadata?.name === 'graceful');
+      return pod?.metadata?.deletionTimestamp ? pod : undefined;
+    });
+    assert.equal(terminating.metadata?.deletionGracePeriodSeconds, 4);
+    await waitFor(
+      'the local pod gone',
+      async () => {
+        const list = (await origin.client.list<Pod>(Pods, { namespace, fieldSelector: 'metadata.name=graceful' }))
+          .items;
+        return list.length === 0;
+      },
+      { timeoutMs: 60_000 },
+    );
+    // sh as PID 1 ignores SIGTERM: only the SIGKILL at the end of the remote grace period ends it.
+    assert.ok(Date.now() - started >= 3500, `gone after ${Date.now() - started} ms, before the grace period ran out`);
+    assert.equal((await remotePods()).filter((p) => p.metadata?.name === 'graceful').length, 0);
+  });
+
+  test('a pod the remote refuses (over its quota) shows the remote’s message', async () => {
+    const refusedNamespace = await origin.createNamespace('refuse');
+    try {
+      await remote.client.create(Namespaces, { metadata: { name: `${PREFIX}-${refusedNamespace}` } } as Namespace);
+      await remote.client.create(ResourceQuotas, {
+        metadata: { name: 'no-pods', namespace: `${PREFIX}-${refusedNamespace}` },
+        spec: { hard: { pods: '0' } },
+      });
+      // Admission refuses everything with "status unknown" until the quota controller has counted.
+      await waitFor('the quota counted', async () => {
+        const quota = await remote.client.get<ResourceQuota>(ResourceQuotas, {
+          namespace: `${PREFIX}-${refusedNamespace}`,
+          name: 'no-pods',
+        });
+        return quota.status?.hard?.pods !== undefined;
+      });
+      await origin.client.create(Pods, {
+        metadata: { name: 'refused', namespace: refusedNamespace },
+        spec: podSpec([container('main', 'sleep 3600')], { restartPolicy: 'Never' }),
+      });
+      // A pod that can never start is Failed when it would not be restarted, Pending otherwise.
+      const pod = await waitFor(
+        'the refused pod Failed',
+        async () => {
+          const p = await origin.client.get<Pod>(Pods, { namespace: refusedNamespace, name: 'refused' });
+          return p.status?.phase === 'Failed' ? p : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(pod.status?.reason, 'ProviderFailed');
+      assert.match(pod.status?.message ?? '', /the remote cluster refused pod .*refused: .*exceeded quota: no-pods/);
+    } finally {
+      await origin.deleteNamespace(refusedNamespace);
+    }
+  });
+
+  test('a remote pod deleted behind our back: the local pod is Failed with RemotePodDeleted, and its ReplicaSet replaces it', async () => {
+    const [victim] = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items.filter(
+      (p) => p.status?.phase === 'Running',
+    );
+    assert.ok(victim);
+    await remote.client.delete(
+      Pods,
+      { namespace: remoteNamespace, name: victim.metadata?.name ?? '' },
+      { gracePeriodSeconds: 0 },
+    );
+    const failed = await waitFor('the local pod Failed', async () => {
+      const p = await origin.client
+        .get<Pod>(Pods, { namespace, name: victim.metadata?.name ?? '' })
+        .catch(() => undefined);
+      return p?.status?.phase === 'Failed' ? p : undefined;
+    });
+    assert.equal(failed.status?.reason, 'RemotePodDeleted');
+    await waitFor(
+      'two web pods Running again',
+      async () => {
+        const list = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items;
+        return list.filter((p) => p.status?.phase === 'Running').length === 2;
+      },
+      { timeoutMs: 90_000 },
+    );
+    // The ReplicaSet leaves the Failed pod to the pod GC; remove it so later counts are simple.
+    await origin.client
+      .delete(Pods, { namespace, name: victim.metadata?.name ?? '' }, { gracePeriodSeconds: 0 })
+      .catch(() => undefined);
+  });
+
+  test('SIGKILL the virtual kubelet and restart it: the remote pods are adopted, none created twice', async () => {
+    await waitFor(
+      'no pods terminating',
+      async () => {
+        const list = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items;
+        return list.length === 2 && list.every((p) => p.status?.phase === 'Running');
+      },
+      { timeoutMs: 60_000 },
+    );
+    const before = new Map((await remotePods('app=web')).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    assert.equal(before.size, 2);
+    await vk.stop('SIGKILL');
+    vk = await VirtualKubeletProcess.start(origin, {
+      provider: 'kubernetes',
+      nodeName: vk.nodeName,
+      workDir: vk.workDir,
+      args: ['--node-ping-interval', '1s'],
+    });
+    await waitFor('the pod controller ready', () => /pod controller ready/.test(vk.log()));
+    const after = new Map((await remotePods('app=web')).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    assert.deepEqual(after, before);
+    for (const name of before.keys()) await running(name ?? '');
+    assert.doesNotMatch(vk.log(), /created the remote pod/);
+  });
+
+  test('the remote API server down for 30 s: the node NotReady with the reason, then Ready, no pod lost', async () => {
+    const before = new Map((await remotePods('app=web')).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    const outage = remoteControl.restart('kube-apiserver', 30_000);
+    try {
+      const notReady = await waitFor(
+        'the node NotReady',
+        async () => {
+          const ready = await readyCondition(origin, vk.nodeName);
+          return ready?.status !== 'True' ? ready : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.match(
+        notReady.message ?? '',
+        new RegExp(`the remote cluster ${remote.info.server.replace(/\./g, '\\.')} is not reachable`),
+      );
+    } finally {
+      await outage;
+    }
+    await vk.waitReady(60_000);
+    await remoteNode.waitReady(60_000);
+    for (const name of before.keys()) await running(name ?? '');
+    const after = new Map((await remotePods('app=web')).map((p) => [p.metadata?.name, p.metadata?.uid]));
+    assert.deepEqual(after, before);
+    // The watch is back: a change in the remote shows in the origin.
+    await origin.client.create(Pods, {
+      metadata: { name: 'after-outage', namespace },
+      spec: podSpec([container('main', 'sleep 3600')]),
+    });
+    await running('after-outage');
+  });
+
+  test('credentials the remote refuses: the node NotReady with the reason', async () => {
+    const kubeconfig = join(scratch, 'wrong.kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      kubeconfigDocument({
+        name: 'remote',
+        server: remote.info.server,
+        caFile: join(remote.info.pkiDir, 'ca.crt'),
+        token: 'not-a-token',
+      }),
+    );
+    const wrong = await VirtualKubeletProcess.start(origin, {
+      provider: 'kubernetes',
+      providerConfig: providerConfig(kubeconfig),
+      args: ['--node-ping-interval', '1s'],
+      waitReady: false,
+    });
+    try {
+      const condition = await waitFor(
+        'the node NotReady with the reason',
+        async () => {
+          const ready = await readyCondition(origin, wrong.nodeName);
+          return ready && ready.status !== 'True' ? ready : undefined;
+        },
+        { timeoutMs: 60_000 },
+      ).catch((error: Error) => assert.fail(`${error.message}; its log:\n${wrong.log().slice(-3000)}`));
+      assert.match(condition.message ?? '', /refuses the credentials of .*wrong\.kubeconfig \(401 Unauthorized\)/);
+    } finally {
+      await wrong.destroy();
+    }
+  });
+});
