@@ -33,6 +33,8 @@ export class ApiError extends Error {
 export interface ApiClientOptions {
   /** Most sockets for ordinary requests; watches get their own agent. */
   maxSockets?: number;
+  /** Count into this map (another client's `counts`), so that all the benchmark's own requests are in one place. */
+  counts?: RequestCounts;
 }
 
 /** Counts the requests this client sent, by `VERB resource`, so they can be told apart from the virtual kubelet's. */
@@ -41,7 +43,7 @@ export type RequestCounts = Map<string, number>;
 export class ApiClient {
   readonly connection: ClusterConnection;
   /** Requests sent, keyed `VERB resource[/subresource]` in the API server's own verb names. */
-  readonly counts: RequestCounts = new Map();
+  readonly counts: RequestCounts;
   /** Answers received, keyed `VERB resource[/subresource] CODE` (0: no answer); watches left out. */
   readonly answers: RequestCounts = new Map();
   /** Requests sent and not yet answered (watches left out). */
@@ -52,6 +54,7 @@ export class ApiClient {
 
   constructor(connection: ClusterConnection, options: ApiClientOptions = {}) {
     this.connection = connection;
+    this.counts = options.counts ?? new Map();
     const tls = {
       ...(connection.caData ? { ca: connection.caData } : {}),
       ...(connection.clientCertificateData ? { cert: connection.clientCertificateData } : {}),

@@ -175,7 +175,7 @@ async function startOurs(context: StartContext, extraArgs: string[], checkout = 
     nodeName: context.nodeName,
     pid,
     workDir: context.workDir,
-    description: `virtual-kubelet ${version} (${checkout === REPO ? 'dist/' : `${checkout}/dist/`}, Node ${process.versions.node}), ${extraArgs.length > 0 ? extraArgs.join(' ') : 'default flags (--kube-api-qps 200, --pod-sync-workers 10)'}`,
+    description: `virtual-kubelet ${version} (${checkout === REPO ? 'dist/' : `${checkout}/dist/`}, Node ${process.versions.node}), ${extraArgs.length > 0 ? extraArgs.join(' ') : 'default flags (--kube-api-qps 1000 as a cap, adaptive below it; --pod-sync-workers 10)'}`,
     servesKubeletApi: true,
     kubeletPort: vk.kubeletPort,
     ownRequests: () =>

@@ -11,7 +11,7 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Node, Taint } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
-import { KubeClient } from './kube/client.ts';
+import { DEFAULT_BURST, DEFAULT_QPS, KubeClient } from './kube/client.ts';
 import { type EventRecorder, KubeEventRecorder, noEvents } from './kube/events.ts';
 import { type ClusterConnection, loadKubeConfig } from './kube/kubeconfig.ts';
 import { LeaderElector } from './kube/leader-election.ts';
@@ -48,9 +48,12 @@ export interface VirtualNodeOptions {
   kubeconfig?: string | ClusterConnection;
   /** An existing client instead of `kubeconfig`. */
   client?: KubeClient;
-  /** Client-side API rate limit, requests per second. Default 200 (the Go implementation is stuck at 5). */
+  /**
+   * Client-side API rate limit, requests per second at most; below it the rate follows the API
+   * server's 429s (AIMD). Default 1000 (the Go implementation is stuck at 5). Events have their own budget (`eventQps`).
+   */
   kubeApiQps?: number;
-  /** Client-side API burst above the rate. Default 400 (Go: 10). */
+  /** Client-side API burst above the rate. Default 2000 (Go: 10). */
   kubeApiBurst?: number;
   /** `linux` (default) or `windows`: the node's `kubernetes.io/os` label and nodeInfo. */
   operatingSystem?: string;
@@ -198,8 +201,8 @@ export class VirtualNode {
     this.client =
       options.client ??
       new KubeClient(connection, {
-        qps: options.kubeApiQps ?? 200,
-        burst: options.kubeApiBurst ?? 400,
+        qps: options.kubeApiQps ?? DEFAULT_QPS,
+        burst: options.kubeApiBurst ?? DEFAULT_BURST,
         userAgent: `virtual-kubelet/${options.nodeName}`,
       });
     this.resources = new ResourceCache({

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { type ImplementationName, providerPodCount } from '../baselines.ts';
 import { percentiles } from '../measurement.ts';
+import { startLatencyProbe } from '../probe.ts';
 import {
   benchPod,
   CREATE_CONCURRENCY,
@@ -35,6 +36,8 @@ export async function runBurst(
     const names = Array.from({ length: size }, (_, i) => `p-${String(i).padStart(5, '0')}`);
     const outcome: { result: RunResult; raw: RawRun }[] = [];
 
+    // Another client's view of the API server during the burst (bench/probe.ts).
+    const probe = phases.burst ? await startLatencyProbe(admin, namespace) : undefined;
     const t0 = performance.now();
     const deadline = t0 + context.timeoutMs;
     const creating = pool(names, CREATE_CONCURRENCY, (name) =>
@@ -48,13 +51,15 @@ export async function runBurst(
       () => `burst ${size} ${implementation}: ${tracker.running.size}/${size} Running`,
       log,
     );
+    const probed = await probe?.stop();
     const lastRunning = Math.max(...tracker.running.values(), t0);
     const totalSeconds = completed ? (lastRunning - t0) / 1000 : (performance.now() - t0) / 1000;
     const cost = await frame.close();
     const latency = latencies(names, tracker.sent, tracker.running);
     log(
       `burst ${size} ${implementation}: ${tracker.running.size}/${size} Running in ${totalSeconds.toFixed(1)} s` +
-        `${completed ? '' : ' (timed out)'}, p99 ${percentiles(latency).p99.toFixed(0)} ms`,
+        `${completed ? '' : ' (timed out)'}, p99 ${percentiles(latency).p99.toFixed(0)} ms` +
+        `${probed ? `; a second client's GET p99 ${probed.latencyMs.p99.toFixed(0)} ms (${probed.latencyMs.count} GETs, ${probed.refused} refused)` : ''}`,
     );
     if (phases.burst) {
       outcome.push(
@@ -72,7 +77,18 @@ export async function runBurst(
           latency,
           latencyLabel: 'create sent → Running and Ready seen by watch',
           cost,
-          extra: { createSeconds: round(createSeconds, 1) },
+          extra: {
+            createSeconds: round(createSeconds, 1),
+            ...(probed
+              ? {
+                  probeGets: probed.latencyMs.count,
+                  probeGetP50Ms: ms(probed.latencyMs.p50),
+                  probeGetP99Ms: ms(probed.latencyMs.p99),
+                  probeGetMaxMs: ms(probed.latencyMs.max),
+                  probeRefused: probed.refused,
+                }
+              : {}),
+          },
           notes: timeoutNotes(context, completed),
         }),
       );

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
+import { DEFAULT_BURST, DEFAULT_QPS } from '../kube/client.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 
 type FlagKind = 'string' | 'boolean' | 'int' | 'number' | 'duration';
@@ -64,11 +65,15 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   'kube-api-qps': {
     kind: 'number',
-    help: 'requests per second to the Kubernetes API (0: unlimited)',
-    defaultText: '200',
+    help: "requests per second to the Kubernetes API at most; below it the rate follows the API server's 429s (0: unlimited)",
+    defaultText: String(DEFAULT_QPS),
   },
-  'kube-api-burst': { kind: 'int', help: 'request burst to the Kubernetes API', defaultText: '400' },
-  'event-qps': { kind: 'number', help: 'Kubernetes Events written per second (0: unlimited)', defaultText: '50' },
+  'kube-api-burst': { kind: 'int', help: 'request burst to the Kubernetes API', defaultText: String(DEFAULT_BURST) },
+  'event-qps': {
+    kind: 'number',
+    help: 'Kubernetes Events written per second, a budget of their own beside --kube-api-qps (0: unlimited)',
+    defaultText: '50',
+  },
   'event-burst': { kind: 'int', help: 'Events written in a burst', defaultText: '100' },
   'node-status-update-interval': {
     kind: 'duration',
@@ -418,8 +423,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     metricsAddr: str('metrics-addr') ?? ':10255',
     healthzPort: portFlag('healthz-port', str('healthz-port') ?? '10248'),
     healthzBindAddress: str('healthz-bind-address') ?? '127.0.0.1',
-    kubeApiQps: numberFlag('kube-api-qps', str('kube-api-qps') ?? '200', 0),
-    kubeApiBurst: intFlag('kube-api-burst', str('kube-api-burst') ?? '400', 1),
+    kubeApiQps: numberFlag('kube-api-qps', str('kube-api-qps') ?? String(DEFAULT_QPS), 0),
+    kubeApiBurst: intFlag('kube-api-burst', str('kube-api-burst') ?? String(DEFAULT_BURST), 1),
     eventQps: numberFlag('event-qps', str('event-qps') ?? '50', 0),
     eventBurst: intFlag('event-burst', str('event-burst') ?? '100', 1),
     nodeStatusUpdateIntervalMs: durationFlag('node-status-update-interval', str('node-status-update-interval') ?? '1m'),

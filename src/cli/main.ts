@@ -288,6 +288,16 @@ async function startLeading(node: VirtualNode, metrics: VirtualKubeletMetrics, s
     () => node.client.throttled,
   );
   metrics.gauge(
+    'virtual_kubelet_kube_client_rate_limit_qps',
+    "The client's rate limit now: --kube-api-qps, or less after the API server answered 429 (-1: unlimited)",
+    () => (Number.isFinite(node.client.rateLimit) ? node.client.rateLimit : -1),
+  );
+  metrics.gauge(
+    'virtual_kubelet_kube_client_throttled_answers',
+    'API answers 429 (or 5xx with Retry-After) received since the start; each was retried after its Retry-After',
+    () => node.client.throttledAnswers,
+  );
+  metrics.gauge(
     'virtual_kubelet_kube_client_pending_requests',
     'API requests (watches aside) not yet answered: waiting for the rate limiter, on the wire or waiting to retry',
     () => node.client.pending,

@@ -1,6 +1,7 @@
 /**
  * A small, fast Kubernetes REST client: JSON in and out over keep-alive HTTP/1.1, a client-side
- * rate limit (client-go's QPS/Burst), and watches as async iterables.
+ * rate limit (client-go's QPS/Burst as a cap, below which the rate follows the server's 429s: see
+ * adaptive-rate.ts), and watches as async iterables.
  *
  * It deliberately has no model classes and no code generation: callers pass a
  * {@link ResourceType} and get `kubernetes-types` objects back.
@@ -8,6 +9,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KubeApiError, type KubeStatus } from '../errors.ts';
+import { AdaptiveRate } from './adaptive-rate.ts';
 import { Credentials } from './credentials.ts';
 import { discard, HttpTransport, readText, type TransportResponse } from './http-transport.ts';
 import type { ClusterConnection } from './kubeconfig.ts';
@@ -28,16 +30,31 @@ export interface RequestCompletedMessage {
 export const requestChannel = channel('virtual-kubelet:kube:request');
 
 export interface KubeClientOptions {
-  /** Sustained requests per second (client-go `QPS`); 0 disables the limit. Default 200. */
+  /** Sustained requests per second at most (client-go `QPS`); 0 disables the limit. Default {@link DEFAULT_QPS}. */
   qps?: number;
-  /** Requests allowed in a burst (client-go `Burst`). Default 400. */
+  /** Requests allowed in a burst (client-go `Burst`). Default {@link DEFAULT_BURST}. */
   burst?: number;
+  /**
+   * Below the `qps` cap, follow the server: halve the rate on a 429 and grow it back while the
+   * server accepts (AIMD, adaptive-rate.ts). Default true; false keeps the rate fixed at `qps`.
+   */
+  adaptive?: boolean;
   /** Most connections for ordinary requests (watches have their own). Default 100. */
   maxConnections?: number;
   /** A non-watch request fails after this long without a byte from the server (an idle timeout), in milliseconds. Default 60 000. */
   requestTimeoutMs?: number;
   userAgent?: string;
 }
+
+/**
+ * The default cap, requests a second. The kubelet's is 50 for at most 110 pods; a virtual
+ * kubelet holds thousands (a 10 000-pod burst needs about 300 status writes a second to keep up
+ * with what the API server takes on two cores), and the server's own flow control, which the
+ * adaptive rate follows, is what protects it. The cap is what an operator sets to protect it further.
+ */
+export const DEFAULT_QPS = 1000;
+/** The default burst: two seconds at the default cap. */
+export const DEFAULT_BURST = 2000;
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
@@ -98,6 +115,16 @@ export interface PatchOptions {
   force?: boolean;
   signal?: AbortSignal;
   answer?: AnswerForm;
+  /** The caller limits its own rate: see {@link RequestOptions.ownBudget}. */
+  ownBudget?: boolean;
+}
+
+export interface CreateOptions {
+  namespace?: string;
+  signal?: AbortSignal;
+  answer?: AnswerForm;
+  /** The caller limits its own rate: see {@link RequestOptions.ownBudget}. */
+  ownBudget?: boolean;
 }
 
 interface RequestOptions {
@@ -106,6 +133,12 @@ interface RequestOptions {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal | undefined;
+  /**
+   * The caller limits its own rate (the event recorder's `--event-qps`), so the request takes
+   * nothing of the client's budget: Events never crowd out status writes. The kubelet does the same
+   * with a second client for events.
+   */
+  ownBudget?: boolean | undefined;
   /** For metrics: the Kubernetes verb (get, list, watch, create, update, patch, delete). */
   verb: string;
   resource: string;
@@ -126,15 +159,21 @@ export class KubeClient {
   readonly #credentials: Credentials;
   readonly #transport: HttpTransport;
   readonly #limiter: TokenBucket;
+  readonly #adaptive: AdaptiveRate | undefined;
   readonly #requestTimeoutMs: number;
   readonly #userAgent: string;
   #clientCertificateFromExec: string | undefined;
   #pending = 0;
+  #throttledAnswers = 0;
 
   constructor(connection: ClusterConnection, options: KubeClientOptions = {}) {
     this.connection = connection;
     this.#credentials = new Credentials(connection);
-    this.#limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
+    this.#limiter = new TokenBucket(options.qps ?? DEFAULT_QPS, options.burst ?? DEFAULT_BURST);
+    this.#adaptive =
+      options.adaptive !== false && !this.#limiter.unlimited
+        ? new AdaptiveRate({ maxQps: this.#limiter.qps })
+        : undefined;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.#userAgent = options.userAgent ?? `virtual-kubelet node/${process.versions.node}`;
     this.#transport = new HttpTransport(
@@ -158,6 +197,16 @@ export class KubeClient {
   /** Requests waiting for the rate limiter, for metrics. */
   get throttled(): number {
     return this.#limiter.waiting;
+  }
+
+  /** The client's rate limit now, requests a second (the cap, or less after the server answered 429); Infinity when unlimited. */
+  get rateLimit(): number {
+    return this.#limiter.qps;
+  }
+
+  /** 429 answers received (each was retried after its `Retry-After`). */
+  get throttledAnswers(): number {
+    return this.#throttledAnswers;
   }
 
   /**
@@ -216,7 +265,7 @@ export class KubeClient {
     }
     for (let attempt = 0; ; attempt++) {
       // Watches are not rate limited: a reconnect must not queue behind a burst of writes.
-      if (!watch) await this.#limiter.take(options.signal);
+      if (!watch && !options.ownBudget) await this.#limiter.take(options.signal);
       await this.#refreshExecClientCertificate();
       const authorization = await this.#credentials.authorization();
       if (authorization) headers.authorization = authorization;
@@ -239,6 +288,13 @@ export class KubeClient {
           continue;
         }
         const retryAfter = retryAfterMs(response.statusCode, response.headers['retry-after']);
+        if (retryAfter !== undefined) this.#throttledAnswers++;
+        if (this.#adaptive && !watch && !options.ownBudget) {
+          const now = performance.now();
+          this.#limiter.setRate(
+            retryAfter === undefined ? this.#adaptive.accepted(now) : this.#adaptive.throttled(now, retryAfter),
+          );
+        }
         if (retryAfter !== undefined && attempt < MAX_THROTTLE_RETRIES) {
           await discard(response.body);
           await delay(retryAfter, undefined, { signal: options.signal });
@@ -295,14 +351,18 @@ export class KubeClient {
   create<T extends KubeObject>(
     type: ResourceType<T>,
     object: T,
-    options: { namespace?: string; signal?: AbortSignal } = {},
-  ): Promise<T> {
+    options: CreateOptions & { answer: 'metadata' },
+  ): Promise<KubeObject>;
+  create<T extends KubeObject>(type: ResourceType<T>, object: T, options?: CreateOptions): Promise<T>;
+  create<T extends KubeObject>(type: ResourceType<T>, object: T, options: CreateOptions = {}): Promise<T | KubeObject> {
     const namespace = options.namespace ?? object.metadata?.namespace;
     return this.request<T>('POST', resourcePath(type, { namespace }), {
+      ...(options.answer === 'metadata' ? { accept: METADATA_ANSWER } : {}),
       verb: 'create',
       resource: type.plural,
       body: object,
       signal: options.signal,
+      ownBudget: options.ownBudget,
     });
   }
 
@@ -371,6 +431,7 @@ export class KubeClient {
       body: patch,
       contentType: PATCH_CONTENT_TYPES[patchType],
       signal: options.signal,
+      ownBudget: options.ownBudget,
       query: { fieldManager: options.fieldManager, force: options.force },
     });
   }

@@ -149,7 +149,8 @@ export class KubeEventRecorder implements EventRecorder {
           { namespace: previous.namespace, name: previous.name },
           { count: previous.count, lastTimestamp: now },
           'merge',
-          { signal },
+          // The recorder's own limit (--event-qps) is the events' budget; status writes keep the client's.
+          { signal, ownBudget: true, answer: 'metadata' },
         );
         return;
       } catch (error) {
@@ -172,7 +173,7 @@ export class KubeEventRecorder implements EventRecorder {
       reportingComponent: this.#options.component,
       reportingInstance: this.#options.host,
     };
-    await this.#options.client.create(Events, event, { signal });
+    await this.#options.client.create(Events, event, { signal, ownBudget: true, answer: 'metadata' });
     this.#sent.set(correlationKey, { namespace, name, count: 1, firstTimestamp: now, sentAt: Date.now() });
     if (this.#sent.size > MAX_CORRELATED) {
       const oldest = this.#sent.keys().next().value;

@@ -42,3 +42,23 @@ test('qps 0 means no limit; reserve() reports the wait it booked', () => {
   const wait = bucket.reserve();
   assert.ok(wait > 90 && wait <= 100, `wait ${wait}`);
 });
+
+test('setRate: a lower rate spends what was saved and slows the waiters already queued; a higher one speeds them up', async () => {
+  const bucket = new TokenBucket(1000, 100);
+  bucket.setRate(500);
+  assert.equal(bucket.qps, 500);
+  // The 100 saved tokens are gone: the next take waits for a refill.
+  assert.equal(bucket.tryTake(), false);
+  // A waiter queued at 0.01/s (100 s a token) is served soon once the rate is raised.
+  const slow = new TokenBucket(0.01, 1);
+  assert.equal(slow.tryTake(), true);
+  const waiting = slow.take();
+  assert.equal(slow.waiting, 1);
+  slow.setRate(1000);
+  await waiting;
+  assert.equal(slow.waiting, 0);
+  // An unlimited bucket stays unlimited.
+  const unlimited = new TokenBucket(0, 1);
+  unlimited.setRate(10);
+  assert.equal(unlimited.unlimited, true);
+});

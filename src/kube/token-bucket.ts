@@ -6,7 +6,7 @@
  * requests cost ten thousand array slots and no more.
  */
 export class TokenBucket {
-  readonly qps: number;
+  #qps: number;
   readonly burst: number;
   #tokens: number;
   #last: number;
@@ -16,14 +16,35 @@ export class TokenBucket {
 
   /** `qps <= 0` (or Infinity) means unlimited. */
   constructor(qps: number, burst: number) {
-    this.qps = qps > 0 ? qps : Number.POSITIVE_INFINITY;
+    this.#qps = qps > 0 ? qps : Number.POSITIVE_INFINITY;
     this.burst = Math.max(1, burst);
     this.#tokens = this.burst;
     this.#last = performance.now();
   }
 
+  /** Tokens added a second (Infinity: unlimited). */
+  get qps(): number {
+    return this.#qps;
+  }
+
+  /**
+   * Changes the rate from now on (an adaptive limit follows the server's answers). A lower rate
+   * also spends what was saved up: the server said it is full, so a saved burst must not hit it.
+   */
+  setRate(qps: number): void {
+    if (this.unlimited || !(qps > 0) || qps === this.#qps) return;
+    this.#refill(performance.now());
+    if (qps < this.#qps) this.#tokens = Math.min(this.#tokens, 0);
+    this.#qps = qps;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#schedule();
+    }
+  }
+
   get unlimited(): boolean {
-    return this.qps === Number.POSITIVE_INFINITY;
+    return this.#qps === Number.POSITIVE_INFINITY;
   }
 
   /** Requests waiting for a token. */
@@ -32,7 +53,7 @@ export class TokenBucket {
   }
 
   #refill(now: number): void {
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.qps);
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.#qps);
     this.#last = now;
   }
 
@@ -56,7 +77,7 @@ export class TokenBucket {
     if (this.unlimited) return 0;
     this.#refill(performance.now());
     this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.qps) * 1000;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.#qps) * 1000;
   }
 
   /** Resolves when a token is taken; rejects if `signal` aborts first. */
@@ -84,7 +105,7 @@ export class TokenBucket {
   #schedule(): void {
     if (this.#timer || this.waiting === 0) return;
     this.#refill(performance.now());
-    const wait = this.#tokens >= 1 ? 0 : ((1 - this.#tokens) / this.qps) * 1000;
+    const wait = this.#tokens >= 1 ? 0 : ((1 - this.#tokens) / this.#qps) * 1000;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#drain();
