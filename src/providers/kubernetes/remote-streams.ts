@@ -197,6 +197,15 @@ export class RemoteStreams {
     if (io.stderr && !io.tty) query.set('stderr', 'true');
     if (io.tty) query.set('tty', 'true');
     const subresource = command ? 'exec' : 'attach';
+    // Sizes can come before the socket is open (kubectl sends the first at once): keep the latest.
+    let size: Buffer | undefined;
+    let sendSize: ((message: Buffer) => void) | undefined;
+    if (io.tty) {
+      io.onResize((next) => {
+        size = Buffer.from(JSON.stringify({ Width: next.width, Height: next.height }));
+        sendSize?.(size);
+      });
+    }
     const socket = await this.#open(
       namespace,
       name,
@@ -218,8 +227,16 @@ export class RemoteStreams {
       };
       const onAbort = () => socket.terminate();
       signal.addEventListener('abort', onAbort, { once: true });
-      if (io.tty)
-        io.onResize((size) => send(RESIZE, Buffer.from(JSON.stringify({ Width: size.width, Height: size.height }))));
+      sendSize = (message) => send(RESIZE, message);
+      if (size) sendSize(size);
+      // A size that reached the remote before its process ran may be lost there: the latest goes
+      // again once the process first writes.
+      let resent = false;
+      const resendOnce = () => {
+        if (resent || !size || !sendSize) return;
+        resent = true;
+        sendSize(size);
+      };
       io.stdin?.on('data', onStdin);
       io.stdin?.once('end', onStdinEnd);
       socket.on('message', (message: RawData) => {
@@ -228,6 +245,7 @@ export class RemoteStreams {
         const payload = data.subarray(1);
         switch (data[0]) {
           case STDOUT:
+            if (io.tty) resendOnce();
             io.stdout?.write(payload);
             break;
           case STDERR:
