@@ -5,21 +5,24 @@
  * pod ends as real containers: origin → kubernetes provider → remote → podman provider → runc.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
 import type { Job } from 'kubernetes-types/batch/v1.js';
-import type { Namespace, Node, Pod, ResourceQuota } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Namespace, Node, Pod, ResourceQuota, Secret } from 'kubernetes-types/core/v1.js';
 import { kubeconfigDocument } from '../../src/kube/kubeconfig.ts';
 import { parseQuantity } from '../../src/kube/quantity.ts';
-import { Namespaces, Nodes, Pods, resourceType } from '../../src/kube/resources.ts';
+import { ConfigMaps, Namespaces, Nodes, Pods, resourceType, Secrets } from '../../src/kube/resources.ts';
 import type { LocalCluster } from '../../tools/kube/cluster.ts';
 import { dedicatedCluster, type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { buildBusyboxImage } from '../../tools/podman/images.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
 import { podmanSkipReason } from '../../tools/podman/testing.ts';
+import { hasTmux, Terminal } from './support/terminal.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
@@ -186,6 +189,171 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       assert.equal(pod.status?.podIP, twin.status?.podIP);
       assert.match(pod.status?.containerStatuses?.[0]?.containerID ?? '', /^podman:\/\//);
     }
+  });
+
+  const kubectl = (args: string[], input?: string) =>
+    origin.kubectl(['-n', namespace, ...args], { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
+
+  test('kubectl port-forward in the origin returns the page of the httpd in the remote', async () => {
+    const [pod] = (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items;
+    assert.ok(pod);
+    const forward = origin.kubectlProcess(['-n', namespace, 'port-forward', `pod/${pod.metadata?.name}`, ':8080']);
+    try {
+      const port = Number(
+        await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(forward.stdout)?.[1]),
+      );
+      const page = () =>
+        new Promise<string | undefined>((resolve) => {
+          get(`http://127.0.0.1:${port}/`, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => {
+              text += c.toString();
+            });
+            res.on('end', () => resolve(text));
+          }).on('error', () => resolve(undefined));
+        });
+      assert.equal(await waitFor('the page', page), 'hello via two clusters\n');
+      // A second connection over the same kubectl: one remote stream each.
+      assert.equal(await page(), 'hello via two clusters\n');
+    } finally {
+      forward.stop();
+    }
+  });
+
+  test('exec (output, exit code, stdin), cp both ways byte-exact, logs and logs -f, through the remote API', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'tools', namespace },
+      spec: podSpec([container('main', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done')]),
+    });
+    await running('tools');
+    const exec = await kubectl(['exec', 'tools', '--', 'sh', '-c', 'echo $((6*7)); echo oops >&2']);
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.equal(exec.stdout, '42\n');
+    assert.equal(exec.stderr, 'oops\n');
+    assert.equal((await kubectl(['exec', 'tools', '--', 'sh', '-c', 'exit 3'])).code, 3);
+    const piped = await kubectl(['exec', '-i', 'tools', '--', 'cat'], 'through stdin\n');
+    assert.equal(piped.stdout, 'through stdin\n');
+
+    const payload = randomBytes(512 * 1024);
+    const local = join(scratch, 'payload.bin');
+    writeFileSync(local, payload);
+    const into = await kubectl(['cp', local, 'tools:/tmp/payload.bin']);
+    assert.equal(into.code, 0, into.stderr);
+    const back = join(scratch, 'back.bin');
+    const out = await kubectl(['cp', 'tools:/tmp/payload.bin', back]);
+    assert.equal(out.code, 0, out.stderr);
+    const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+    assert.equal(digest(readFileSync(back)), digest(payload));
+
+    const logs = await kubectl(['logs', 'tools', '--tail=2']);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^tick \d+\ntick \d+\n$/);
+    const follow = origin.kubectlProcess(['-n', namespace, 'logs', '-f', 'tools', '--tail=1']);
+    try {
+      const first = Number(await waitFor('a first line', () => /tick (\d+)/.exec(follow.stdout)?.[1]));
+      await waitFor('later lines, followed', () => follow.stdout.includes(`tick ${first + 2}`), { timeoutMs: 15_000 });
+    } finally {
+      follow.stop();
+    }
+    const missing = await kubectl(['logs', 'tools', '-c', 'nope']);
+    assert.notEqual(missing.code, 0);
+  });
+
+  test('kubectl exec -it under a terminal, with a resize', async (t) => {
+    if (!(await hasTmux())) {
+      t.skip('tmux is not installed');
+      return;
+    }
+    await running('tools');
+    const command = `${origin.info.kubectl} --kubeconfig ${origin.info.kubeconfig} -n ${namespace} exec -it tools -- sh`;
+    const terminal = await Terminal.start(command, 100, 30);
+    try {
+      let screen = '';
+      const shows = (pattern: RegExp) =>
+        waitFor(
+          `${pattern} on the terminal`,
+          async () => {
+            screen = await terminal.screen();
+            return pattern.test(screen);
+          },
+          { timeoutMs: 20_000 },
+        ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
+      await shows(/[#$] ?$/m);
+      await terminal.type('echo product=$((6*7)); stty size');
+      await shows(/^product=42\n\d+ 100$/m);
+      await terminal.resize(132, 43);
+      await terminal.type('stty size');
+      await shows(/^\d+ 132$/m);
+    } finally {
+      await terminal.close();
+    }
+  });
+
+  test('a ConfigMap and a Secret as volumes and env: copied to the remote, updates reach the remote files', async () => {
+    await origin.client.create(ConfigMaps, { metadata: { name: 'settings', namespace }, data: { greeting: 'hello' } });
+    await origin.client.create(Secrets, {
+      metadata: { name: 'creds', namespace },
+      stringData: { password: 'first' },
+    } as Secret);
+    await origin.client.create(Pods, {
+      metadata: { name: 'reader', namespace },
+      spec: podSpec(
+        [
+          container('main', 'sleep 3600', {
+            env: [{ name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'settings', key: 'greeting' } } }],
+            volumeMounts: [
+              { name: 'settings', mountPath: '/etc/settings' },
+              { name: 'creds', mountPath: '/etc/creds' },
+            ],
+          }),
+        ],
+        {
+          volumes: [
+            { name: 'settings', configMap: { name: 'settings' } },
+            { name: 'creds', secret: { secretName: 'creds' } },
+          ],
+        },
+      ),
+    });
+    await running('reader');
+    const copy = await remote.client.get<ConfigMap>(ConfigMaps, { namespace: remoteNamespace, name: 'settings' });
+    assert.equal(copy.data?.greeting, 'hello');
+    assert.equal(copy.metadata?.labels?.['virtual-kubelet.io/origin-node'], vk.nodeName);
+    const read = async (path: string) => (await kubectl(['exec', 'reader', '--', 'cat', path])).stdout;
+    assert.equal(await read('/etc/settings/greeting'), 'hello');
+    assert.equal(await read('/etc/creds/password'), 'first');
+    assert.equal((await kubectl(['exec', 'reader', '--', 'sh', '-c', 'echo $GREETING'])).stdout, 'hello\n');
+
+    await origin.client.patch(ConfigMaps, { namespace, name: 'settings' }, { data: { greeting: 'changed' } }, 'merge');
+    await origin.client.patch(Secrets, { namespace, name: 'creds' }, { stringData: { password: 'second' } }, 'merge');
+    await waitFor(
+      'the remote ConfigMap file changed',
+      async () => (await read('/etc/settings/greeting')) === 'changed',
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      },
+    );
+    await waitFor('the remote Secret file changed', async () => (await read('/etc/creds/password')) === 'second', {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+
+    // Deleting the only pod that used them deletes the copies.
+    await origin.client.delete(Pods, { namespace, name: 'reader' }, { gracePeriodSeconds: 0 });
+    await waitFor('the remote copies deleted', async () => {
+      const left = await Promise.all([
+        remote.client.get(ConfigMaps, { namespace: remoteNamespace, name: 'settings' }).then(
+          () => true,
+          () => false,
+        ),
+        remote.client.get(Secrets, { namespace: remoteNamespace, name: 'creds' }).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      return left.every((exists) => !exists);
+    });
   });
 
   test('Jobs: exit 0 completes, exit 3 fails with the exit code', async () => {

@@ -42,6 +42,7 @@ export const createKubernetesProvider: ProviderFactory = async (context) => {
     config,
     nodeName: context.nodeName,
     logger,
+    resources: context.resources,
     ...(remoteNodes ? { remoteNodes } : {}),
   });
   context.signal.addEventListener('abort', () => void provider.close(), { once: true });

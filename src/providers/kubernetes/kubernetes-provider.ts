@@ -16,6 +16,7 @@
  * vanished: the pod's controller (ReplicaSet, Job) replaces it; it is not recreated here, because a
  * remote operator who deletes a pod usually means it.
  */
+import type { Duplex, Readable } from 'node:stream';
 import type { Node, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
 import {
@@ -29,9 +30,18 @@ import {
 import type { KubeClient } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import { Namespaces, Nodes, Pods } from '../../kube/resources.ts';
-import { gracePeriodSeconds, type Provider, type ProviderCallOptions, podKey } from '../../provider/index.ts';
+import {
+  type AttachIO,
+  type ContainerLogOptions,
+  gracePeriodSeconds,
+  type Provider,
+  type ProviderCallOptions,
+  podKey,
+  type ResourceCache,
+} from '../../provider/index.ts';
 import { abortable } from '../../util/sleep.ts';
 import type { KubernetesConfig } from './config.ts';
+import { ObjectReflector } from './reflected-objects.ts';
 import { type NodeSize, remoteNodeSize } from './remote-capacity.ts';
 import {
   LABEL_MANAGED_BY,
@@ -51,6 +61,7 @@ import {
   remotePodLabels,
   statusAfterRemoteDeletion,
 } from './remote-pod.ts';
+import { RemoteStreams } from './remote-streams.ts';
 
 /** How long getPods waits for the first list of the remote pods. */
 const SYNC_WAIT_MS = 10_000;
@@ -63,6 +74,8 @@ export interface KubernetesProviderOptions {
   config: KubernetesConfig;
   nodeName: string;
   logger: Logger;
+  /** The origin's ConfigMaps and Secrets, copied to the remote for the pods that use them. */
+  resources: ResourceCache;
   /** Nodes read by the factory, to size the node before the first ping. */
   remoteNodes?: Node[];
 }
@@ -100,6 +113,8 @@ export class KubernetesProvider implements Provider {
   #nodeLabels: Record<string, string>;
   readonly #stop = new AbortController();
   readonly #informer: Informer<Pod>;
+  readonly #reflector: ObjectReflector;
+  readonly #streams: RemoteStreams;
   /** The remote pod of each local pod key, as the watch last reported it. */
   readonly #byLocalKey = new Map<string, Pod>();
   /** Local pods whose remote pod we were asked to delete (key → origin uid). */
@@ -123,6 +138,16 @@ export class KubernetesProvider implements Provider {
     this.#logger = options.logger;
     this.#nodeLabels = { 'kubernetes.io/hostname': options.nodeName, ...options.config.nodeLabels };
     this.#remoteNodes = options.remoteNodes ?? [];
+    this.#reflector = new ObjectReflector({
+      remote: options.remote,
+      resources: options.resources,
+      owner: this.#owner,
+      labels: options.config.labels,
+      annotations: options.config.annotations,
+      logger: options.logger,
+      signal: this.#stop.signal,
+    });
+    this.#streams = new RemoteStreams(options.remote.connection);
     this.#informer = new Informer<Pod>({
       client: this.#remote,
       type: Pods,
@@ -187,6 +212,8 @@ export class KubernetesProvider implements Provider {
     this.#departed.delete(key);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
+        // The ConfigMaps and Secrets first, so that the remote pod starts with them.
+        await this.#reflector.ensure(pod, key, remoteNamespace, options.signal);
         await this.#remote.create(Pods, remotePod, { signal: options.signal });
         this.#logger.debug({ pod: key, remote: where }, 'created the remote pod');
         return;
@@ -401,6 +428,7 @@ export class KubernetesProvider implements Provider {
       this.#lastNotified.delete(key);
     }
     this.#byLocalKey.set(key, remote);
+    this.#reflector.adopt(remote, origin.namespace, key);
     this.#notify(key, origin.uid, localStatusFromRemote(remote));
   }
 
@@ -410,6 +438,7 @@ export class KubernetesProvider implements Provider {
     const key = podKey(origin.namespace, origin.name);
     if (this.#byLocalKey.get(key)?.metadata?.uid !== remote.metadata?.uid) return; // a stale one's deletion
     this.#byLocalKey.delete(key);
+    void this.#reflector.release(key, origin.namespace, this.#stop.signal);
     const last = localStatusFromRemote(remote);
     const localPod: Pod = {
       metadata: { namespace: origin.namespace, name: origin.name, uid: origin.uid },
@@ -436,6 +465,60 @@ export class KubernetesProvider implements Provider {
     this.#lastNotified.set(key, json);
     const [namespace, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
     callback({ metadata: { namespace, name, uid }, status });
+  }
+
+  // ── logs, exec, attach, port-forward: proxied to the remote API server ──────────────────────
+
+  /** The remote pod of a local pod, for streaming: NotFound when there is none. */
+  #remoteLocation(namespace: string, name: string): { namespace: string; name: string } {
+    const remote = this.#byLocalKey.get(podKey(namespace, name));
+    if (!remote?.metadata?.namespace) throw new NotFoundError(`pod ${namespace}/${name} has no remote pod`);
+    return { namespace: remote.metadata.namespace, name: remote.metadata.name ?? name };
+  }
+
+  getContainerLogs(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    logOptions: ContainerLogOptions,
+    options: ProviderCallOptions,
+  ): Promise<Readable> {
+    const remote = this.#remoteLocation(namespace, podName);
+    return this.#streams.logs(remote.namespace, remote.name, containerName, logOptions, options.signal);
+  }
+
+  runInContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    command: string[],
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number> {
+    const remote = this.#remoteLocation(namespace, podName);
+    return this.#streams.remoteCommand(remote.namespace, remote.name, containerName, command, io, options.signal);
+  }
+
+  attachToContainer(
+    namespace: string,
+    podName: string,
+    containerName: string,
+    io: AttachIO,
+    options: ProviderCallOptions,
+  ): Promise<number> {
+    const remote = this.#remoteLocation(namespace, podName);
+    return this.#streams.remoteCommand(remote.namespace, remote.name, containerName, undefined, io, options.signal);
+  }
+
+  portForward(
+    namespace: string,
+    podName: string,
+    port: number,
+    stream: Duplex,
+    options: ProviderCallOptions,
+  ): Promise<void> {
+    const remote = this.#remoteLocation(namespace, podName);
+    return this.#streams.portForward(remote.namespace, remote.name, port, stream, options.signal);
   }
 
   // ── the node ─────────────────────────────────────────────────────────────────────────────────
