@@ -1,0 +1,308 @@
+/**
+ * Tracing with OpenTelemetry's SDK, exported over OTLP (HTTP, protobuf). The CLI imports this
+ * module only when `--trace-exporter otlp` is given, so without it the SDK is never loaded.
+ *
+ * The spans, each with the pod's `k8s.namespace.name`, `k8s.pod.name` and `k8s.pod.uid`:
+ * - `sync pod` — one sync of a pod by the pod controller (src/tracing/channels.ts);
+ *   - `provider <method>` — each provider call made during it (createPod, deletePod, getPod…);
+ *   - `kube <verb> <resource>` — each API request made during it;
+ * - `write pod status` — one look of the status manager at the pod, a child of the sync that asked
+ *   for it (it starts after that sync has ended: the status writes have a queue of their own), or
+ *   a trace of its own when the provider's report asked for it;
+ *   - `kube patch pods/status`, `kube delete pods` — its API writes.
+ *
+ * Provider calls and API requests outside pod work (the node's heartbeat, status polling, the
+ * kubelet API's log and exec calls) are not traced: they would bury the pods' traces.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import {
+  type Attributes,
+  type Context,
+  DiagLogLevel,
+  diag,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Logger } from 'pino';
+import { type RequestCompletedMessage, requestChannel } from '../kube/client.ts';
+import type { Provider } from '../provider/contracts.ts';
+import { type PodWorkMessage, podStatusChannel, podSyncChannel } from './channels.ts';
+
+export interface TracingOptions {
+  /** The OTLP/HTTP traces URL; default the SDK's (`OTEL_EXPORTER_OTLP_*` variables, else localhost:4318). */
+  endpoint?: string | undefined;
+  /** Fraction of traces kept, 0 to 1. */
+  sampleRatio: number;
+  /** Attributes of every span's resource: `service.name` and the node's. */
+  resource: Attributes;
+  logger: Logger;
+  /** Tests: export here instead of over OTLP. */
+  exporter?: SpanExporter;
+}
+
+/** Tracing while it runs. */
+export interface Tracing {
+  /** Wraps a provider so the calls a pod's work makes become child spans. */
+  instrument<P extends Provider>(provider: P): P;
+  /** Unsubscribes, then exports what is left, waiting at most `timeoutMs`. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** The pod span a piece of work runs under. */
+interface ActiveSpan {
+  span: Span;
+  context: Context;
+  pod: Attributes;
+  /**
+   * Set when the work is done. A loop started during the work (an informer for the ConfigMaps a
+   * pod reads) keeps its async context for good: what it does later is not this pod's work.
+   */
+  ended: boolean;
+}
+
+const TRACER_NAME = 'virtual-kubelet';
+/** The newest sync span of each pod, for the status write it asks for: at most this many kept. */
+const PENDING_SYNC_LIMIT = 20_000;
+
+function podAttributes(message: PodWorkMessage): Attributes {
+  const slash = message.key.indexOf('/');
+  const attributes: Attributes = {
+    'k8s.namespace.name': message.key.slice(0, slash),
+    'k8s.pod.name': message.key.slice(slash + 1),
+  };
+  const uid = message.pod?.metadata?.uid;
+  if (uid) attributes['k8s.pod.uid'] = uid;
+  return attributes;
+}
+
+function sampler(ratio: number): Sampler {
+  const root =
+    ratio >= 1 ? new AlwaysOnSampler() : ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
+  return new ParentBasedSampler({ root });
+}
+
+/** Starts exporting spans; the caller must `shutdown()` it on exit. */
+export function startTracing(options: TracingOptions): Tracing {
+  const logger = options.logger;
+  // The SDK reports export failures (an unreachable collector) through its diagnostic logger.
+  diag.setLogger(
+    {
+      error: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
+      warn: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    DiagLogLevel.WARN,
+  );
+  const exporter = options.exporter ?? new OTLPTraceExporter(options.endpoint ? { url: options.endpoint } : {});
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes(options.resource),
+    sampler: sampler(options.sampleRatio),
+    spanProcessors: [
+      // A burst of a thousand pods makes several thousand spans in seconds: queue them rather
+      // than drop them (the default queue holds 2 048).
+      new BatchSpanProcessor({
+        exporter,
+        maxQueueSize: 16_384,
+        maxExportBatchSize: 1_024,
+        scheduledDelayMillis: 2_000,
+      }),
+    ],
+  });
+  const tracer = provider.getTracer(TRACER_NAME);
+  const current = new AsyncLocalStorage<ActiveSpan>();
+  const spans = new WeakMap<PodWorkMessage, ActiveSpan>();
+  const pendingSync = new Map<string, SpanContext>();
+
+  const startPodSpan = (name: string, message: PodWorkMessage, parent: Context): ActiveSpan => {
+    const pod = podAttributes(message);
+    const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: pod }, parent);
+    const active = { span, context: trace.setSpan(ROOT_CONTEXT, span), pod, ended: false };
+    spans.set(message, active);
+    return active;
+  };
+  /** The pod work running now, if any. */
+  const working = (): ActiveSpan | undefined => {
+    const active = current.getStore();
+    return active && !active.ended ? active : undefined;
+  };
+  const outer = () => working()?.context ?? ROOT_CONTEXT;
+
+  const finish = (message: PodWorkMessage & { error?: unknown }, after?: (active: ActiveSpan) => void) => {
+    const active = spans.get(message);
+    if (!active) return;
+    spans.delete(message);
+    if (message.error !== undefined) {
+      const error = message.error;
+      active.span.recordException(error instanceof Error ? error : String(error));
+      active.span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
+    active.ended = true;
+    active.span.end();
+    after?.(active);
+  };
+
+  const syncStart = (message: PodWorkMessage) => startPodSpan('sync pod', message, outer());
+  const afterSync = (message: PodWorkMessage) => (active: ActiveSpan) => {
+    if (!message.pod) {
+      pendingSync.delete(message.key);
+      return;
+    }
+    pendingSync.delete(message.key); // re-inserted last, so the oldest entry is the first one
+    pendingSync.set(message.key, active.span.spanContext());
+    if (pendingSync.size > PENDING_SYNC_LIMIT) pendingSync.delete(pendingSync.keys().next().value as string);
+  };
+  const statusStart = (message: PodWorkMessage) => {
+    const sync = pendingSync.get(message.key);
+    pendingSync.delete(message.key);
+    const parent = sync ? trace.setSpanContext(ROOT_CONTEXT, sync) : outer();
+    return startPodSpan('write pod status', message, parent);
+  };
+
+  // `end` comes right after the call returns (it ends the span only if the call threw at once);
+  // `asyncEnd` when its promise settles, after `error` for a rejection.
+  const syncHandlers = {
+    start: () => {},
+    end: (message: PodWorkMessage & { error?: unknown }) => {
+      if (message.error !== undefined) finish(message, afterSync(message));
+    },
+    asyncStart: () => {},
+    asyncEnd: (message: PodWorkMessage) => finish(message, afterSync(message)),
+    error: () => {},
+  };
+  const statusHandlers = {
+    start: () => {},
+    end: (message: PodWorkMessage & { error?: unknown }) => {
+      if (message.error !== undefined) finish(message);
+    },
+    asyncStart: () => {},
+    asyncEnd: (message: PodWorkMessage) => finish(message),
+    error: () => {},
+  };
+  podSyncChannel.start.bindStore(current, syncStart);
+  podStatusChannel.start.bindStore(current, statusStart);
+  podSyncChannel.subscribe(syncHandlers);
+  podStatusChannel.subscribe(statusHandlers);
+
+  const onRequest = (raw: unknown) => {
+    const parent = working();
+    if (!parent) return;
+    const message = raw as RequestCompletedMessage;
+    if (message.verb === 'watch') return;
+    const resource = message.subresource ? `${message.resource}/${message.subresource}` : message.resource;
+    const span = tracer.startSpan(
+      `kube ${message.verb} ${resource}`,
+      {
+        kind: SpanKind.CLIENT,
+        startTime: message.startedAt,
+        attributes: {
+          ...parent.pod,
+          'http.request.method': message.method,
+          'url.path': message.path,
+          ...(message.code ? { 'http.response.status_code': message.code } : {}),
+        },
+      },
+      parent.context,
+    );
+    if (message.code === 0 || message.code >= 400) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: message.code ? `HTTP ${message.code}` : 'no response' });
+    }
+    span.end(message.startedAt + message.durationSeconds * 1000);
+  };
+  subscribe(requestChannel.name, onRequest);
+
+  return {
+    instrument<P extends Provider>(target: P): P {
+      return new Proxy(target, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver);
+          if (typeof value !== 'function' || typeof property !== 'string') return value;
+          return function traced(this: unknown, ...args: unknown[]) {
+            const parent = working();
+            if (!parent) return (value as (...a: unknown[]) => unknown).apply(object, args);
+            const span = tracer.startSpan(
+              `provider ${property}`,
+              { kind: SpanKind.INTERNAL, attributes: { ...parent.pod, ...podOf(args[0]) } },
+              parent.context,
+            );
+            let result: unknown;
+            try {
+              result = (value as (...a: unknown[]) => unknown).apply(object, args);
+            } catch (error) {
+              failed(span, error);
+              span.end();
+              throw error;
+            }
+            if (!(result instanceof Promise)) {
+              span.end();
+              return result;
+            }
+            return result.then(
+              (settled) => {
+                span.end();
+                return settled;
+              },
+              (error: unknown) => {
+                failed(span, error);
+                span.end();
+                throw error;
+              },
+            );
+          };
+        },
+      });
+    },
+    async shutdown(timeoutMs: number): Promise<void> {
+      unsubscribe(requestChannel.name, onRequest);
+      podSyncChannel.unsubscribe(syncHandlers);
+      podStatusChannel.unsubscribe(statusHandlers);
+      podSyncChannel.start.unbindStore(current);
+      podStatusChannel.start.unbindStore(current);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn(`tracing: spans not exported within ${timeoutMs} ms of the stop are dropped`);
+          resolve();
+        }, timeoutMs);
+      });
+      try {
+        await Promise.race([provider.shutdown(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** The uid of a pod passed to a provider call (createPod, deletePod…), which may differ from the API's. */
+function podOf(argument: unknown): Attributes {
+  const uid = (argument as Pod | undefined)?.metadata?.uid;
+  return typeof uid === 'string' && uid ? { 'k8s.pod.uid': uid } : {};
+}
+
+function failed(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+}
