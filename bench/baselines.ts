@@ -174,11 +174,16 @@ function benchCollector(log: (line: string) => void): Promise<Collector> {
   return collector;
 }
 
-/** Stops the collector if a run started one. */
-export async function stopBenchCollector(): Promise<void> {
-  const started = collector;
+/** Stops the collector if a run started one, saying how many spans it received. */
+export async function stopBenchCollector(log: (line: string) => void): Promise<void> {
+  const started = await collector?.catch(() => undefined);
   collector = undefined;
-  await (await started?.catch(() => undefined))?.stop();
+  if (!started) return;
+  const spans = started.spans();
+  const names = new Map<string, number>();
+  for (const span of spans) names.set(span.name, (names.get(span.name) ?? 0) + 1);
+  log(`the collector received ${spans.length} spans: ${[...names].map(([name, n]) => `${name} ${n}`).join(', ')}`);
+  await started.stop();
 }
 
 async function startOurs(

@@ -274,7 +274,7 @@ export async function runBench(options: BenchOptions, args: string[] = []): Prom
       }
     }
   } finally {
-    await stopBenchCollector();
+    await stopBenchCollector(log);
     admin.close();
     if (dedicated && !options.keepCluster) {
       log('stopping the dedicated control plane "bench"');

@@ -66,17 +66,29 @@ test('a sync, its provider call, the status write it asked for and its API write
       () => ({ key: 'ns/web', pod }),
       async () => request('patch', '/api/v1/namespaces/ns/pods/web/status'),
     );
-    // A second write with no sync before it starts its own trace.
+    // A look with nothing to write, and a resync with nothing to do, leave no span.
     await traced(
       podStatusChannel,
       () => ({ key: 'ns/web', pod }),
       async () => {},
+    );
+    await traced(
+      podSyncChannel,
+      () => ({ key: 'ns/web', pod }),
+      async () => {},
+    );
+    // A later write, with no sync before it, starts a trace of its own.
+    await traced(
+      podStatusChannel,
+      () => ({ key: 'ns/web', pod }),
+      async () => request('delete', '/api/v1/namespaces/ns/pods/web'),
     );
   } finally {
     await tracing.shutdown(1000);
   }
   const spans = exporter.spans;
   assert.deepEqual(spans.map((s) => s.name).sort(), [
+    'kube delete pods',
     'kube patch pods/status',
     'provider createPod',
     'provider getPod',
@@ -100,6 +112,13 @@ test('a sync, its provider call, the status write it asked for and its API write
   const [first, second] = spans.filter((s) => s.name === 'write pod status');
   assert.equal(parent(spans, first), sync);
   assert.equal(second?.parentSpanContext, undefined);
+  assert.equal(
+    parent(
+      spans,
+      spans.find((s) => s.name === 'kube delete pods'),
+    ),
+    second,
+  );
   const patch = spans.find((s) => s.name === 'kube patch pods/status');
   assert.equal(parent(spans, patch), first);
   assert.equal(patch?.attributes['url.path'], '/api/v1/namespaces/ns/pods/web/status');

@@ -11,8 +11,10 @@
  *   a trace of its own when the provider's report asked for it;
  *   - `kube patch pods/status`, `kube delete pods` — its API writes.
  *
- * Provider calls and API requests outside pod work (the node's heartbeat, status polling, the
- * kubelet API's log and exec calls) are not traced: they would bury the pods' traces.
+ * A sync or status look that makes no provider call or API request and does not fail (a resync
+ * that finds nothing to do, the echo of our own write) leaves no span. Provider calls and API
+ * requests outside pod work (the node's heartbeat, status polling, the kubelet API's log and exec
+ * calls) are not traced: they would bury the pods' traces.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
@@ -66,11 +68,21 @@ export interface Tracing {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
-/** The pod span a piece of work runs under. */
-interface ActiveSpan {
-  span: Span;
-  context: Context;
+/**
+ * The pod work running now. Its span opens at the work's first provider call or API request, or
+ * at its failure: a sync or status look that finds nothing to do (a resync, the echo of our own
+ * write) leaves no span, as Kubernetes' tracing guidelines ask.
+ */
+interface PodWork {
+  name: string;
   pod: Attributes;
+  startTime: number;
+  /** The parent the span gets when it opens. */
+  parent: () => Context;
+  /** Called once the span is open (the status write takes its sync's place then). */
+  onOpen?: () => void;
+  span?: Span;
+  context?: Context;
   /**
    * Set when the work is done. A loop started during the work (an informer for the ConfigMaps a
    * pod reads) keeps its async context for good: what it does later is not this pod's work.
@@ -129,56 +141,81 @@ export function startTracing(options: TracingOptions): Tracing {
     ],
   });
   const tracer = provider.getTracer(TRACER_NAME);
-  const current = new AsyncLocalStorage<ActiveSpan>();
-  const spans = new WeakMap<PodWorkMessage, ActiveSpan>();
+  const current = new AsyncLocalStorage<PodWork>();
+  const works = new WeakMap<PodWorkMessage, PodWork>();
   const pendingSync = new Map<string, SpanContext>();
 
-  const startPodSpan = (name: string, message: PodWorkMessage, parent: Context): ActiveSpan => {
-    const pod = podAttributes(message);
-    const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: pod }, parent);
-    const active = { span, context: trace.setSpan(ROOT_CONTEXT, span), pod, ended: false };
-    spans.set(message, active);
-    return active;
+  const startWork = (name: string, message: PodWorkMessage, parent: () => Context, onOpen?: () => void): PodWork => {
+    const work: PodWork = {
+      name,
+      pod: podAttributes(message),
+      startTime: Date.now(),
+      parent,
+      ended: false,
+      ...(onOpen ? { onOpen } : {}),
+    };
+    works.set(message, work);
+    return work;
+  };
+  /** Opens the work's span if it is not open yet; returns the context its children go under. */
+  const open = (work: PodWork): Context => {
+    if (work.context) return work.context;
+    const span = tracer.startSpan(
+      work.name,
+      { kind: SpanKind.INTERNAL, attributes: work.pod, startTime: work.startTime },
+      work.parent(),
+    );
+    work.span = span;
+    work.context = trace.setSpan(ROOT_CONTEXT, span);
+    work.onOpen?.();
+    return work.context;
   };
   /** The pod work running now, if any. */
-  const working = (): ActiveSpan | undefined => {
-    const active = current.getStore();
-    return active && !active.ended ? active : undefined;
+  const working = (): PodWork | undefined => {
+    const work = current.getStore();
+    return work && !work.ended ? work : undefined;
   };
-  const outer = () => working()?.context ?? ROOT_CONTEXT;
+  const outer = (): Context => {
+    const work = working();
+    return work ? open(work) : ROOT_CONTEXT;
+  };
 
-  const finish = (message: PodWorkMessage & { error?: unknown }, after?: (active: ActiveSpan) => void) => {
-    const active = spans.get(message);
-    if (!active) return;
-    spans.delete(message);
+  const finish = (message: PodWorkMessage & { error?: unknown }, after?: (work: PodWork) => void) => {
+    const work = works.get(message);
+    if (!work) return;
+    works.delete(message);
+    work.ended = true;
     if (message.error !== undefined) {
-      const error = message.error;
-      active.span.recordException(error instanceof Error ? error : String(error));
-      active.span.setStatus({
-        code: SpanStatusCode.ERROR,
-        message: error instanceof Error ? error.message : String(error),
-      });
+      open(work);
+      failed(work.span as Span, message.error);
     }
-    active.ended = true;
-    active.span.end();
-    after?.(active);
+    work.span?.end();
+    after?.(work);
   };
 
-  const syncStart = (message: PodWorkMessage) => startPodSpan('sync pod', message, outer());
-  const afterSync = (message: PodWorkMessage) => (active: ActiveSpan) => {
-    if (!message.pod) {
-      pendingSync.delete(message.key);
-      return;
-    }
+  const syncStart = (message: PodWorkMessage) => {
+    // The parent is read now, in the caller's context (a sync is a trace of its own in practice).
+    const parent = outer();
+    return startWork('sync pod', message, () => parent);
+  };
+  const afterSync = (message: PodWorkMessage) => (work: PodWork) => {
     pendingSync.delete(message.key); // re-inserted last, so the oldest entry is the first one
-    pendingSync.set(message.key, active.span.spanContext());
+    if (!message.pod || !work.span) return;
+    pendingSync.set(message.key, work.span.spanContext());
     if (pendingSync.size > PENDING_SYNC_LIMIT) pendingSync.delete(pendingSync.keys().next().value as string);
   };
   const statusStart = (message: PodWorkMessage) => {
-    const sync = pendingSync.get(message.key);
-    pendingSync.delete(message.key);
-    const parent = sync ? trace.setSpanContext(ROOT_CONTEXT, sync) : outer();
-    return startPodSpan('write pod status', message, parent);
+    const caller = outer();
+    return startWork(
+      'write pod status',
+      message,
+      () => {
+        const sync = pendingSync.get(message.key);
+        return sync ? trace.setSpanContext(ROOT_CONTEXT, sync) : caller;
+      },
+      // The sync's request is answered: a later write was asked for by someone else.
+      () => pendingSync.delete(message.key),
+    );
   };
 
   // `end` comes right after the call returns (it ends the span only if the call threw at once);
@@ -224,7 +261,7 @@ export function startTracing(options: TracingOptions): Tracing {
           ...(message.code ? { 'http.response.status_code': message.code } : {}),
         },
       },
-      parent.context,
+      open(parent),
     );
     if (message.code === 0 || message.code >= 400) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: message.code ? `HTTP ${message.code}` : 'no response' });
@@ -245,7 +282,7 @@ export function startTracing(options: TracingOptions): Tracing {
             const span = tracer.startSpan(
               `provider ${property}`,
               { kind: SpanKind.INTERNAL, attributes: { ...parent.pod, ...podOf(args[0]) } },
-              parent.context,
+              open(parent),
             );
             let result: unknown;
             try {
