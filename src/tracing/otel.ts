@@ -91,6 +91,8 @@ interface PodWork {
 }
 
 const TRACER_NAME = 'virtual-kubelet';
+/** Export failures are logged at most this often. */
+const WARNING_INTERVAL_MS = 60_000;
 /** The newest sync span of each pod, for the status write it asks for: at most this many kept. */
 const PENDING_SYNC_LIMIT = 20_000;
 
@@ -114,17 +116,25 @@ function sampler(ratio: number): Sampler {
 /** Starts exporting spans; the caller must `shutdown()` it on exit. */
 export function startTracing(options: TracingOptions): Tracing {
   const logger = options.logger;
-  // The SDK reports export failures (an unreachable collector) through its diagnostic logger.
-  diag.setLogger(
-    {
-      error: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
-      warn: (message, ...args) => logger.warn({ args }, `tracing: ${message}`),
-      info: () => {},
-      debug: () => {},
-      verbose: () => {},
-    },
-    DiagLogLevel.WARN,
-  );
+  // The SDK reports export failures (an unreachable collector) through its diagnostic logger,
+  // each a JSON dump of the error with its stack, at every export: one line with the reason, then
+  // at most one a minute.
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  const warn = (message: string) => {
+    const now = Date.now();
+    if (now - lastWarning < WARNING_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    lastWarning = now;
+    const more = suppressed > 0 ? ` (${suppressed} more since the last warning)` : '';
+    suppressed = 0;
+    logger.warn(
+      `tracing: spans not exported to ${options.endpoint ?? 'the OTLP endpoint'}: ${diagnosticReason(message)}${more}`,
+    );
+  };
+  diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
   const exporter = options.exporter ?? new OTLPTraceExporter(options.endpoint ? { url: options.endpoint } : {});
   const provider = new TracerProvider({
     resource: resourceFromAttributes(options.resource),
@@ -331,6 +341,17 @@ export function startTracing(options: TracingOptions): Tracing {
       }
     },
   };
+}
+
+/** The SDK's message, or the `message` of the error it dumped as JSON. */
+function diagnosticReason(message: string): string {
+  try {
+    const parsed = JSON.parse(message) as { message?: unknown };
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: the SDK's own sentence
+  }
+  return message;
 }
 
 /** The uid of a pod passed to a provider call (createPod, deletePod…), which may differ from the API's. */

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { isNotFound } from '../../src/errors.ts';
 import { Pods } from '../../src/kube/resources.ts';
+import { freePort } from '../../tools/kube/processes.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { type CollectedSpan, type Collector, startCollector } from '../../tools/otelcol/collector.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
@@ -165,6 +166,26 @@ describe('tracing', () => {
     }
     // The node's own heartbeat is not traced.
     assert.ok(!mine.some((s) => s.name.includes('leases')), 'no lease spans');
+  });
+
+  test('an unreachable collector is a warning in the log; the pods run all the same', async () => {
+    const closedPort = await freePort();
+    const vk = await VirtualKubeletProcess.start(cluster, {
+      args: ['--trace-exporter', 'otlp', '--trace-endpoint', `http://127.0.0.1:${closedPort}`],
+    });
+    try {
+      await runPod(vk, 'unexported');
+      const warning = new RegExp(
+        `"level":40,.*"msg":"tracing: spans not exported to http://127.0.0.1:${closedPort}/v1/traces: connect ECONNREFUSED`,
+      );
+      await waitFor('the export failure in the log', () => warning.test(vk.log()), {
+        timeoutMs: 30_000,
+      });
+      assert.doesNotMatch(vk.log(), /"level":50/, 'nothing logged as an error');
+      assert.doesNotMatch(vk.log(), /tracing: .*"stack"/, 'no stack trace');
+    } finally {
+      await vk.destroy();
+    }
   });
 
   test('without --trace-exporter the SDK is never loaded, and the trace flags alone only warn', async () => {
