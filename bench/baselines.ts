@@ -10,6 +10,7 @@
  * | `ceiling`  | bench/ceiling.ts: only the API writes a virtual kubelet cannot avoid, no rate limit          |
  * | `ours-tuned` | ours with `--kube-api-qps 2000 --kube-api-burst 4000 --pod-sync-workers 64` (not run by default) |
  * | `ours-baseline` | ours from another checkout's build (`VK_BENCH_BASELINE=/path/to/checkout`): before/after a change, in one run |
+ * | `ours-traced` | ours with `--trace-exporter otlp`, every trace kept, to a real OpenTelemetry Collector (tools/otelcol) the run starts |
  *
  * All four use the least-privilege credentials of deploy/rbac.yaml (the Go binary needs nothing more).
  */
@@ -39,6 +40,7 @@ import { cacheDir, checkGo, goEnv, HarnessError, runLogged } from '../tools/kube
 import { withLock } from '../tools/kube/lock.ts';
 import { freePort } from '../tools/kube/processes.ts';
 import type { TestCluster } from '../tools/kube/testing.ts';
+import { type Collector, startCollector } from '../tools/otelcol/collector.ts';
 import type { ApiClient } from './api.ts';
 import { type OwnRequests, parseOwnRequests } from './measurement.ts';
 
@@ -46,7 +48,15 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const GOVK_MODULE_DIR = join(REPO, 'tools', 'govk');
 const GO_PACKAGE = 'github.com/virtual-kubelet/virtual-kubelet/cmd/virtual-kubelet';
 
-export const IMPLEMENTATIONS = ['ours', 'go', 'go-tuned', 'ceiling', 'ours-tuned', 'ours-baseline'] as const;
+export const IMPLEMENTATIONS = [
+  'ours',
+  'go',
+  'go-tuned',
+  'ceiling',
+  'ours-tuned',
+  'ours-baseline',
+  'ours-traced',
+] as const;
 /** What a run compares when `--implementations` is not given. */
 export const DEFAULT_IMPLEMENTATIONS: ImplementationName[] = ['ours', 'go', 'go-tuned', 'ceiling'];
 /** Ours with its client rate limit and workers raised: shows what bounds the defaults. */
@@ -79,6 +89,8 @@ export interface RunningKubelet {
   ownRequests?: () => Promise<OwnRequests>;
   /** Writes a heap snapshot (ours with `--profile` only); resolves with its path. */
   heapSnapshot?: () => Promise<string | undefined>;
+  /** Processes that work for it (the collector `ours-traced` exports to): their CPU is reported beside the control plane's. */
+  helperPids?: Record<string, number>;
   /** Stops the process (SIGTERM, then SIGKILL after 15 s). */
   stop(): Promise<void>;
 }
@@ -128,6 +140,12 @@ export async function startImplementation(
       return startOurs(context, OURS_TUNED_ARGS);
     case 'ours-baseline':
       return startOurs(context, [], baselineCheckout());
+    case 'ours-traced': {
+      const collector = await benchCollector(context.log);
+      const args = ['--trace-exporter', 'otlp', '--trace-endpoint', collector.endpoint];
+      const kubelet = await startOurs(context, args, REPO, 'ours-traced');
+      return { ...kubelet, ...(collector.pid ? { helperPids: { otelcol: collector.pid } } : {}) };
+    }
     case 'go':
       return startGo(context, []);
     case 'go-tuned':
@@ -148,7 +166,32 @@ function baselineCheckout(): string {
   return resolve(dir);
 }
 
-async function startOurs(context: StartContext, extraArgs: string[], checkout = REPO): Promise<RunningKubelet> {
+let collector: Promise<Collector> | undefined;
+
+/** The collector `ours-traced` exports to: started at its first run, stopped by {@link stopBenchCollector}. */
+function benchCollector(log: (line: string) => void): Promise<Collector> {
+  collector ??= startCollector(log);
+  return collector;
+}
+
+/** Stops the collector if a run started one, saying how many spans it received. */
+export async function stopBenchCollector(log: (line: string) => void): Promise<void> {
+  const started = await collector?.catch(() => undefined);
+  collector = undefined;
+  if (!started) return;
+  const spans = started.spans();
+  const names = new Map<string, number>();
+  for (const span of spans) names.set(span.name, (names.get(span.name) ?? 0) + 1);
+  log(`the collector received ${spans.length} spans: ${[...names].map(([name, n]) => `${name} ${n}`).join(', ')}`);
+  await started.stop();
+}
+
+async function startOurs(
+  context: StartContext,
+  extraArgs: string[],
+  checkout = REPO,
+  name?: ImplementationName,
+): Promise<RunningKubelet> {
   const profileDir = join(context.workDir, 'profile');
   const env: NodeJS.ProcessEnv = {};
   if (context.profile) {
@@ -169,7 +212,7 @@ async function startOurs(context: StartContext, extraArgs: string[], checkout = 
   const pid = vk.child.pid;
   if (pid === undefined) throw new HarnessError('virtual-kubelet did not start');
   const version = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version as string;
-  const implementation = checkout !== REPO ? 'ours-baseline' : extraArgs.length > 0 ? 'ours-tuned' : 'ours';
+  const implementation = name ?? (checkout !== REPO ? 'ours-baseline' : extraArgs.length > 0 ? 'ours-tuned' : 'ours');
   return {
     implementation,
     nodeName: context.nodeName,

@@ -16,6 +16,7 @@ export interface PlotSeries {
 const COLORS: Record<string, string> = {
   ours: '#d62728',
   'ours-tuned': '#ff7f0e',
+  'ours-traced': '#9467bd',
   'ours-baseline': '#8c564b',
   go: '#1f77b4',
   'go-tuned': '#17becf',

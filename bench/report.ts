@@ -54,7 +54,15 @@ export function recordRun(dir: string, summary: Summary, result: RunResult, raw:
 }
 
 const ORDER: ScenarioName[] = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate', 'nomad'];
-const IMPLEMENTATION_ORDER: ImplementationName[] = ['ours', 'ours-baseline', 'ours-tuned', 'go', 'go-tuned', 'ceiling'];
+const IMPLEMENTATION_ORDER: ImplementationName[] = [
+  'ours',
+  'ours-baseline',
+  'ours-tuned',
+  'ours-traced',
+  'go',
+  'go-tuned',
+  'ceiling',
+];
 
 function sortRuns(runs: RunResult[]): RunResult[] {
   return [...runs].sort(

@@ -27,6 +27,7 @@ import {
   IMPLEMENTATIONS,
   type ImplementationName,
   pinnedGoVersion,
+  stopBenchCollector,
 } from './baselines.ts';
 import { type Conditions, readSummary, recordRun, type Summary, writeOutputs } from './report.ts';
 import {
@@ -273,6 +274,7 @@ export async function runBench(options: BenchOptions, args: string[] = []): Prom
       }
     }
   } finally {
+    await stopBenchCollector(log);
     admin.close();
     if (dedicated && !options.keepCluster) {
       log('stopping the dedicated control plane "bench"');

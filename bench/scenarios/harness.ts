@@ -255,7 +255,7 @@ export class Frame {
 
   private constructor(context: ScenarioContext, kubelet: RunningKubelet, intervalMs: number) {
     this.#context = context;
-    this.#pids = clusterPids(context.cluster);
+    this.#pids = { ...clusterPids(context.cluster), ...kubelet.helperPids };
     this.#kubelet = kubelet;
     this.sampler = new ProcessSampler(kubelet.pid, this.origin, intervalMs);
   }

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_BURST, DEFAULT_QPS } from '../kube/client.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { parseTraceFlags, type TracingConfig } from './trace-flags.ts';
 
 type FlagKind = 'string' | 'boolean' | 'int' | 'number' | 'duration';
 
@@ -18,6 +19,8 @@ interface FlagSpec {
   /** Accepted for compatibility with the Go binary but not shown in --help. */
   hidden?: boolean;
   short?: string;
+  /** May be given more than once (a list). */
+  multiple?: boolean;
 }
 
 /** Every flag, in the order --help lists them. */
@@ -155,10 +158,22 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   'enable-node-lease': { kind: 'boolean', help: 'ignored: leases are always on', hidden: true },
   namespace: { kind: 'string', help: 'ignored: all namespaces are served', hidden: true },
-  'trace-exporter': { kind: 'string', help: 'ignored: tracing is not implemented', hidden: true },
-  'trace-service-name': { kind: 'string', help: 'ignored', hidden: true },
-  'trace-sample-rate': { kind: 'string', help: 'ignored', hidden: true },
-  'trace-tag': { kind: 'string', help: 'ignored', hidden: true },
+  'trace-exporter': {
+    kind: 'string',
+    help: 'otlp: export OpenTelemetry traces of pod syncs, provider calls and API writes (default: off)',
+    multiple: true,
+  },
+  'trace-endpoint': {
+    kind: 'string',
+    help: 'OTLP/HTTP endpoint (default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, $OTEL_EXPORTER_OTLP_ENDPOINT, http://localhost:4318)',
+  },
+  'trace-sample-rate': {
+    kind: 'string',
+    help: 'always, never, or the percentage of pod traces kept (0-100)',
+    defaultText: 'always',
+  },
+  'trace-service-name': { kind: 'string', help: 'service.name of the traces', defaultText: 'virtual-kubelet' },
+  'trace-tag': { kind: 'string', help: "key=value added to the traces' resource (repeatable)", multiple: true },
   help: { kind: 'boolean', help: 'show this help', short: 'h' },
   version: { kind: 'boolean', help: 'print the version' },
 };
@@ -210,8 +225,12 @@ export interface CliConfig {
   kubeletApiAddress: string | undefined;
   kubeletApi: boolean;
   websocketStreaming: boolean;
+  /** `--trace-exporter otlp`; undefined: tracing off. */
+  tracing: TracingConfig | undefined;
   /** Flags accepted for compatibility but without effect, for a warning. */
   ignored: string[];
+  /** Other warnings for the log (a flag that has no effect here, and why). */
+  warnings: string[];
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -291,6 +310,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       {
         type: spec.kind === 'boolean' ? ('boolean' as const) : ('string' as const),
         ...(spec.short ? { short: spec.short } : {}),
+        ...(spec.multiple ? { multiple: true } : {}),
       },
     ]),
   );
@@ -301,7 +321,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
     throw new ConfigError(message.replace(/^Unknown option/, 'unknown flag'));
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const str = (name: string) => values[name] as string | undefined;
 
   let command: CliConfig['command'] = 'run';
@@ -313,16 +333,21 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (values.help) command = 'help';
   else if (values.version) command = 'version';
 
-  for (const name of [
-    'enable-node-lease',
-    'namespace',
-    'trace-exporter',
-    'trace-service-name',
-    'trace-sample-rate',
-    'trace-tag',
-  ]) {
+  for (const name of ['enable-node-lease', 'namespace']) {
     if (values[name] !== undefined) ignored.push(`--${name}`);
   }
+  const warnings: string[] = [];
+  const list = (name: string) => (values[name] as string[] | undefined) ?? [];
+  const tracing = parseTraceFlags(
+    {
+      exporters: list('trace-exporter'),
+      endpoint: str('trace-endpoint'),
+      sampleRate: str('trace-sample-rate'),
+      serviceName: str('trace-service-name'),
+      tags: list('trace-tag'),
+    },
+    warnings,
+  );
 
   const provider = str('provider') ?? '';
   if (command === 'run' && !provider) throw new ConfigError('--provider is required (for example --provider mock)');
@@ -449,7 +474,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     kubeletApiAddress: str('kubelet-api-address') || undefined,
     kubeletApi: !values['disable-kubelet-api'],
     websocketStreaming: Boolean(values['websocket-streaming']),
+    tracing,
     ignored,
+    warnings,
   };
 }
 

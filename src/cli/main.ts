@@ -11,11 +11,13 @@ import { ConfigError, errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VirtualKubeletMetrics } from '../metrics/metrics.ts';
 import { builtinProviders } from '../providers/index.ts';
+import type { Tracing } from '../tracing/otel.ts';
 import { LeadershipLostError, VirtualNode } from '../virtual-node.ts';
 import { type CliConfig, parseCli, usage } from './flags.ts';
 import { type HealthState, healthHandler, serveHealth } from './health.ts';
 import { listenHttp } from './listen.ts';
 import { loadProviderFactory } from './provider-loader.ts';
+import type { TracingConfig } from './trace-flags.ts';
 
 /** This package's version, from package.json. */
 export function packageVersion(): string {
@@ -26,6 +28,9 @@ export function packageVersion(): string {
     return '0.0.0';
   }
 }
+
+/** Spans still queued at a stop are exported for at most this long (within the shutdown deadline). */
+const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 
 /** How long a stop may take after the first SIGTERM/SIGINT before the process exits regardless. */
 const SHUTDOWN_DEADLINE_MS = 4_500;
@@ -84,7 +89,9 @@ async function serveHealthz(config: CliConfig, health: HealthState, logger: Logg
 async function run(config: CliConfig, logger: Logger): Promise<number> {
   for (const flag of config.ignored)
     logger.warn(`${flag} is accepted for compatibility with the Go virtual-kubelet and ignored`);
+  for (const warning of config.warnings) logger.warn(warning);
   const factory = await loadProviderFactory(config.provider, builtinProviders);
+  const tracing = config.tracing && (await startTracing(config, config.tracing, logger));
   const metrics = new VirtualKubeletMetrics();
   const controller = new AbortController();
   let signals = 0;
@@ -110,7 +117,10 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
 
   const node = new VirtualNode({
     nodeName: config.nodeName,
-    provider: async (context) => metrics.instrument(await factory(context)),
+    provider: async (context) => {
+      const provider = metrics.instrument(await factory(context));
+      return tracing ? tracing.instrument(provider) : provider;
+    },
     providerName: config.provider.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, ''),
     ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
     kubeApiQps: config.kubeApiQps,
@@ -220,11 +230,39 @@ async function run(config: CliConfig, logger: Logger): Promise<number> {
       listener?.closeAllConnections();
     }
     metrics.close();
+    await tracing?.shutdown(TRACE_FLUSH_TIMEOUT_MS);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
   logger.info('stopped');
   return startupFailed ? 1 : 0;
+}
+
+/**
+ * Loads the OpenTelemetry SDK (only now: without --trace-exporter it is never imported) and starts
+ * exporting. The resource names the node as the Go binary's tags do.
+ */
+async function startTracing(config: CliConfig, tracing: TracingConfig, logger: Logger): Promise<Tracing> {
+  const { startTracing: start } = await import('../tracing/otel.ts');
+  const started = start({
+    endpoint: tracing.endpoint,
+    sampleRatio: tracing.sampleRatio,
+    resource: {
+      'service.name': tracing.serviceName,
+      'service.version': packageVersion(),
+      'k8s.node.name': config.nodeName,
+      nodeName: config.nodeName,
+      provider: config.provider,
+      operatingSystem: config.operatingSystem,
+      ...tracing.tags,
+    },
+    logger,
+  });
+  logger.info(
+    { endpoint: tracing.endpoint ?? 'the OTEL_EXPORTER_OTLP_* default', sampleRatio: tracing.sampleRatio },
+    'exporting traces over OTLP',
+  );
+  return started;
 }
 
 /** Makes the provider and controllers of the node this replica now leads, and publishes their metrics. */

@@ -16,9 +16,14 @@ import type { ClusterConnection } from './kubeconfig.ts';
 import { type KubeList, type KubeObject, type ObjectLocation, type ResourceType, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
 
-/** Published on `virtual-kubelet:kube:request` when a request completes (for metrics). */
+/** Published on `virtual-kubelet:kube:request` when a request completes (for metrics and tracing). */
 export interface RequestCompletedMessage {
   verb: string;
+  /** HTTP method and path (without the query), for a trace span. */
+  method: string;
+  path: string;
+  /** When the request was sent, in milliseconds since the epoch. */
+  startedAt: number;
   resource: string;
   subresource: string | undefined;
   /** HTTP status code, or 0 when no response arrived. */
@@ -305,6 +310,9 @@ export class KubeClient {
         if (requestChannel.hasSubscribers) {
           requestChannel.publish({
             verb: options.verb,
+            method,
+            path,
+            startedAt: performance.timeOrigin + started,
             resource: options.resource,
             subresource: options.subresource,
             code,

@@ -25,6 +25,7 @@ import { WorkQueue, type WorkQueueMetrics } from '../kube/work-queue.ts';
 import { type EnvironmentResolution, resolvePodEnvironment } from '../kubelet/env/index.ts';
 import { silentLogger } from '../log.ts';
 import type { PodLifecycleHandler, PodNotifier, Provider, ProviderCallOptions } from '../provider/contracts.ts';
+import { podSyncChannel, traced } from '../tracing/channels.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
 import { abortable } from '../util/sleep.ts';
@@ -239,7 +240,12 @@ export class PodController {
       this.#queue.run({
         workers: this.#options.workers ?? 10,
         signal,
-        handler: (key, s) => this.#sync(key, s),
+        handler: (key, s) =>
+          traced(
+            podSyncChannel,
+            () => ({ key, pod: this.#informer.get(key) ?? this.#tombstones.get(key) }),
+            () => this.#sync(key, s),
+          ),
         onError: (key, error, failures) => {
           // The first failure and then every doubling at warn, so a stuck pod is visible without flooding.
           const level = (failures & (failures - 1)) === 0 ? 'warn' : 'debug';

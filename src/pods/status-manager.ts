@@ -16,6 +16,7 @@ import { errorMessage, isConflict, isNotFound } from '../errors.ts';
 import type { KubeApi } from '../kube/client.ts';
 import { Pods, splitKey } from '../kube/resources.ts';
 import { WorkQueue, type WorkQueueMetrics } from '../kube/work-queue.ts';
+import { podStatusChannel, traced } from '../tracing/channels.ts';
 import type { Clock } from '../util/clock.ts';
 import type { PodRecord, PodRecords } from './pod-records.ts';
 import { desiredPodStatus, isTerminalPhase, podStatusPatch, type StatusContext } from './pod-status.ts';
@@ -73,7 +74,12 @@ export class PodStatusManager {
     return this.queue.run({
       workers: this.#options.workers ?? 64,
       signal,
-      handler: (key, s) => this.#write(key, s),
+      handler: (key, s) =>
+        traced(
+          podStatusChannel,
+          () => ({ key, pod: this.#options.apiPod(key) }),
+          () => this.#write(key, s),
+        ),
       onError: (key, error, failures) => {
         // The first failure and then every doubling at warn, so a stuck pod is visible without flooding.
         const level = (failures & (failures - 1)) === 0 ? 'warn' : 'debug';

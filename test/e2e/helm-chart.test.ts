@@ -202,6 +202,7 @@ describe('helm chart', () => {
       ['replicas=3', 'servingCertificate.selfApprove=true', 'metrics.serviceMonitor.enabled=true'],
       ['servingCertificate.mode=secret', 'servingCertificate.secretName=vk-tls', 'provider.config.pods=50'],
       ['servingCertificate.mode=selfSigned', 'provider.config.pods=50', 'provider.configInSecret=true'],
+      ['tracing.enabled=true', 'tracing.endpoint=http://otel-collector.monitoring:4318', 'tracing.sampleRate=10'],
       ['provider.existingSecret=vk-provider', 'serviceAccount.create=false', 'serviceAccount.name=default'],
     ];
     for (const values of modes) {
@@ -221,6 +222,15 @@ describe('helm chart', () => {
       }
       if (values.includes('servingCertificate.mode=selfSigned')) {
         assert.ok(args.includes('--rotate-server-certificates=false'));
+      }
+      if (values.includes('tracing.enabled=true')) {
+        for (const flag of [
+          '--trace-exporter=otlp',
+          '--trace-sample-rate=10',
+          '--trace-endpoint=http://otel-collector.monitoring:4318',
+        ]) {
+          assert.ok(args.includes(flag), flag);
+        }
       }
     }
   });
