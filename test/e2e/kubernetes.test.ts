@@ -27,6 +27,7 @@ import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
 const Jobs = resourceType<Job>('batch', 'v1', 'jobs', 'Job', true);
+const TokenReviews = resourceType('authentication.k8s.io', 'v1', 'tokenreviews', 'TokenReview', false);
 const ResourceQuotas = resourceType<ResourceQuota>('', 'v1', 'resourcequotas', 'ResourceQuota', true);
 
 const ORIGIN_CLUSTER = 'e2e-origin';
@@ -184,7 +185,10 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       assert.equal(twin.metadata?.ownerReferences, undefined);
       assert.equal(twin.spec?.nodeSelector, undefined);
       assert.equal(twin.spec?.automountServiceAccountToken, false);
-      assert.ok(!twin.spec?.volumes?.some((v) => v.name.startsWith('kube-api-access-')), 'no origin token volume');
+      // The origin's token projection is replaced by a Secret with a token of the origin.
+      const tokenVolume = twin.spec?.volumes?.find((v) => v.name.startsWith('kube-api-access-'));
+      assert.match(tokenVolume?.secret?.secretName ?? '', /^vk-token-/);
+      assert.ok(!twin.spec?.volumes?.some((v) => v.projected?.sources?.some((p) => p.serviceAccountToken)));
       // The status comes back: the remote pod IP and the Podman container ID.
       assert.equal(pod.status?.podIP, twin.status?.podIP);
       assert.match(pod.status?.containerStatuses?.[0]?.containerID ?? '', /^podman:\/\//);
@@ -354,6 +358,41 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       ]);
       return left.every((exists) => !exists);
     });
+  });
+
+  test('the pod’s service-account token is the origin’s: TokenReview there names the pod’s own account', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'with-token', namespace },
+      spec: podSpec([container('main', 'sleep 3600')]),
+    });
+    await running('with-token');
+    const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const read = async (file: string) => {
+      const result = await kubectl(['exec', 'with-token', '--', 'cat', `${dir}/${file}`]);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    assert.equal(await read('namespace'), namespace);
+    const rootCa = await origin.client.get<ConfigMap>(ConfigMaps, { namespace, name: 'kube-root-ca.crt' });
+    assert.equal(await read('ca.crt'), rootCa.data?.['ca.crt']);
+    const review = (await origin.client.create(TokenReviews, {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token: await read('token') },
+    } as never)) as {
+      status?: { authenticated?: boolean; user?: { username?: string; extra?: Record<string, string[]> } };
+    };
+    assert.equal(review.status?.authenticated, true);
+    assert.equal(review.status?.user?.username, `system:serviceaccount:${namespace}:default`);
+    // Bound to the local pod: it dies with it.
+    assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/pod-name'], ['with-token']);
+    // The same token is no good in the remote cluster.
+    const remoteReview = (await remote.client.create(TokenReviews, {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token: await read('token') },
+    } as never)) as { status?: { authenticated?: boolean } };
+    assert.notEqual(remoteReview.status?.authenticated, true);
   });
 
   test('Jobs: exit 0 completes, exit 3 fails with the exit code', async () => {

@@ -43,6 +43,7 @@ export const createKubernetesProvider: ProviderFactory = async (context) => {
     nodeName: context.nodeName,
     logger,
     resources: context.resources,
+    origin: context.client,
     ...(remoteNodes ? { remoteNodes } : {}),
   });
   context.signal.addEventListener('abort', () => void provider.close(), { once: true });

@@ -41,6 +41,7 @@ import {
 } from '../../provider/index.ts';
 import { abortable } from '../../util/sleep.ts';
 import type { KubernetesConfig } from './config.ts';
+import { OriginTokens, tokenSecretVolume } from './origin-token.ts';
 import { ObjectReflector } from './reflected-objects.ts';
 import { type NodeSize, remoteNodeSize } from './remote-capacity.ts';
 import {
@@ -76,6 +77,8 @@ export interface KubernetesProviderOptions {
   logger: Logger;
   /** The origin's ConfigMaps and Secrets, copied to the remote for the pods that use them. */
   resources: ResourceCache;
+  /** The origin cluster, for service-account tokens (TokenRequest) and adopted pods' specs. */
+  origin: KubeClient;
   /** Nodes read by the factory, to size the node before the first ping. */
   remoteNodes?: Node[];
 }
@@ -114,6 +117,10 @@ export class KubernetesProvider implements Provider {
   readonly #stop = new AbortController();
   readonly #informer: Informer<Pod>;
   readonly #reflector: ObjectReflector;
+  readonly #tokens: OriginTokens;
+  readonly #origin: KubeClient;
+  /** Adopted pods whose tokens are being taken over (a restart), so each is fetched once. */
+  readonly #adoptingTokens = new Set<string>();
   readonly #streams: RemoteStreams;
   /** The remote pod of each local pod key, as the watch last reported it. */
   readonly #byLocalKey = new Map<string, Pod>();
@@ -148,6 +155,15 @@ export class KubernetesProvider implements Provider {
       signal: this.#stop.signal,
     });
     this.#streams = new RemoteStreams(options.remote.connection);
+    this.#origin = options.origin;
+    this.#tokens = new OriginTokens({
+      origin: options.origin,
+      remote: options.remote,
+      resources: options.resources,
+      owner: this.#owner,
+      logger: options.logger,
+      signal: this.#stop.signal,
+    });
     this.#informer = new Informer<Pod>({
       client: this.#remote,
       type: Pods,
@@ -206,14 +222,20 @@ export class KubernetesProvider implements Provider {
     const uid = pod.metadata?.uid ?? '';
     const key = podKey(namespace, name);
     if (this.#byLocalKey.get(key)?.metadata?.labels?.[LABEL_ORIGIN_UID] === uid) return; // adopted
-    const remotePod = remotePodFromPod(pod, this.#context(pod));
-    const remoteNamespace = remotePod.metadata?.namespace ?? '';
+    const remoteNamespace = this.#remoteNamespace(pod);
     const where = `${remoteNamespace}/${name}`;
     this.#departed.delete(key);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        // The ConfigMaps and Secrets first, so that the remote pod starts with them.
+        // The ConfigMaps, Secrets and tokens first, so that the remote pod starts with them.
         await this.#reflector.ensure(pod, key, remoteNamespace, options.signal);
+        const tokens = await this.#tokens.ensure(pod, key, remoteNamespace, options.signal).catch((error: unknown) => {
+          throw new Error(`could not write pod ${key}'s service-account token: ${errorMessage(error)}`, {
+            cause: error,
+          });
+        });
+        const replacedVolumes = Object.fromEntries(tokens.map((plan) => [plan.volumeName, tokenSecretVolume(plan)]));
+        const remotePod = remotePodFromPod(pod, { ...this.#context(pod), replacedVolumes });
         await this.#remote.create(Pods, remotePod, { signal: options.signal });
         this.#logger.debug({ pod: key, remote: where }, 'created the remote pod');
         return;
@@ -429,6 +451,7 @@ export class KubernetesProvider implements Provider {
     }
     this.#byLocalKey.set(key, remote);
     this.#reflector.adopt(remote, origin.namespace, key);
+    this.#adoptTokens(remote, key, origin);
     this.#notify(key, origin.uid, localStatusFromRemote(remote));
   }
 
@@ -439,6 +462,7 @@ export class KubernetesProvider implements Provider {
     if (this.#byLocalKey.get(key)?.metadata?.uid !== remote.metadata?.uid) return; // a stale one's deletion
     this.#byLocalKey.delete(key);
     void this.#reflector.release(key, origin.namespace, this.#stop.signal);
+    void this.#tokens.release(key);
     const last = localStatusFromRemote(remote);
     const localPod: Pod = {
       metadata: { namespace: origin.namespace, name: origin.name, uid: origin.uid },
@@ -455,6 +479,31 @@ export class KubernetesProvider implements Provider {
     const status = statusAfterRemoteDeletion(last, localPod, why);
     this.#departed.set(key, { uid: origin.uid, pod: { ...localPod, status } });
     this.#notify(key, origin.uid, status);
+  }
+
+  /**
+   * A remote pod with token Secrets that nobody refreshes (a restart): the local pod is read once
+   * from the origin and its tokens requested again, which also restarts their refresh.
+   */
+  #adoptTokens(remote: Pod, key: string, origin: { namespace: string; name: string; uid: string }): void {
+    const hasTokens = remote.spec?.volumes?.some((v) => v.secret?.secretName?.startsWith('vk-token-'));
+    if (!hasTokens || this.#tokens.refreshing(key) || this.#adoptingTokens.has(key)) return;
+    if (remote.metadata?.deletionTimestamp) return;
+    this.#adoptingTokens.add(key);
+    const signal = this.#stop.signal;
+    void (async () => {
+      try {
+        const pod = await this.#origin.get(Pods, { namespace: origin.namespace, name: origin.name }, signal);
+        if (pod.metadata?.uid !== origin.uid || this.#tokens.refreshing(key)) return;
+        await this.#tokens.ensure(pod, key, remote.metadata?.namespace ?? '', signal);
+      } catch (error) {
+        if (!signal.aborted) {
+          this.#logger.warn({ pod: key, err: errorMessage(error) }, 'could not take over the service-account token');
+        }
+      } finally {
+        this.#adoptingTokens.delete(key);
+      }
+    })();
   }
 
   #notify(key: string, uid: string, status: PodStatus): void {

@@ -78,6 +78,11 @@ export interface RemotePodContext extends Ownership {
   /** Stamped on the remote pod (config `labels`, `annotations`). */
   labels: Readonly<Record<string, string>>;
   annotations: Readonly<Record<string, string>>;
+  /**
+   * Token volumes that are replaced rather than dropped (by name): a Secret with a token valid in
+   * the origin (origin-token.ts). Their mounts stay.
+   */
+  replacedVolumes?: Readonly<Record<string, Volume>>;
 }
 
 /** Whether a volume carries the origin's service-account token (the admission plugin's `kube-api-access-*` or a user's projection). */
@@ -161,7 +166,12 @@ export function remotePodAnnotations(pod: Pod, context: RemotePodContext): Recor
 /** The pod to create in the remote cluster for a local pod. */
 export function remotePodFromPod(pod: Pod, context: RemotePodContext): Pod {
   const spec = pod.spec ?? { containers: [] };
-  const tokenVolumes = new Set((spec.volumes ?? []).filter(isServiceAccountTokenVolume).map((volume) => volume.name));
+  const replaced = context.replacedVolumes ?? {};
+  const tokenVolumes = new Set(
+    (spec.volumes ?? [])
+      .filter((volume) => isServiceAccountTokenVolume(volume) && !replaced[volume.name])
+      .map((volume) => volume.name),
+  );
   const {
     nodeName: _nodeName,
     nodeSelector: _nodeSelector,
@@ -190,7 +200,9 @@ export function remotePodFromPod(pod: Pod, context: RemotePodContext): Pod {
     containers: containers.map((container) => withoutMounts(container, tokenVolumes)),
   };
   if (initContainers?.length) remoteSpec.initContainers = initContainers.map((c) => withoutMounts(c, tokenVolumes));
-  const keptVolumes = (volumes ?? []).filter((volume) => !tokenVolumes.has(volume.name));
+  const keptVolumes = (volumes ?? [])
+    .filter((volume) => !tokenVolumes.has(volume.name))
+    .map((volume) => replaced[volume.name] ?? volume);
   if (keptVolumes.length > 0) remoteSpec.volumes = keptVolumes;
   return {
     apiVersion: 'v1',
