@@ -24,6 +24,8 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -232,14 +234,17 @@ async function startOurs(
           heapSnapshot: async () => {
             const before = new Set(readdirSync(profileDir));
             vk.child.kill('SIGUSR2');
-            // Writing a snapshot of a large heap takes seconds; the file appears when it is complete.
-            for (let i = 0; i < 600; i++) {
-              await delay(500);
-              const added = readdirSync(profileDir).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-              if (added.length > 0) {
-                await delay(1000);
-                return join(profileDir, added[0] as string);
-              }
+            // Writing a snapshot of a large heap takes seconds, and the file appears at its start:
+            // it is complete when it ends its JSON and stops growing.
+            let lastSize = -1;
+            for (let i = 0; i < 1200; i++) {
+              await delay(250);
+              const added = readdirSync(profileDir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+              if (!added) continue;
+              const path = join(profileDir, added);
+              const size = statSync(path).size;
+              if (size > 0 && size === lastSize && endsWithBrace(path, size)) return path;
+              lastSize = size;
             }
             return undefined;
           },
@@ -249,6 +254,17 @@ async function startOurs(
       await stopChild(vk.child);
     },
   };
+}
+
+function endsWithBrace(path: string, size: number): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last.toString() === '}';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The Go virtual-kubelet release pinned in tools/govk/go.mod. */

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { type ImplementationName, providerPodCount } from '../baselines.ts';
+import { liveHeapBytes } from '../heap.ts';
 import { percentiles } from '../measurement.ts';
 import { startLatencyProbe } from '../probe.ts';
 import {
@@ -36,6 +37,10 @@ export async function runBurst(
     const names = Array.from({ length: size }, (_, i) => `p-${String(i).padStart(5, '0')}`);
     const outcome: { result: RunResult; raw: RawRun }[] = [];
 
+    // With --profile: the live heap before the pods and once they all run, for the heap per cached pod.
+    const heapBefore = kubelet.heapSnapshot ? await kubelet.heapSnapshot() : undefined;
+    // Writing the snapshot is not the burst's CPU (peak RSS with --profile includes it, though).
+    if (heapBefore) await frame.mark();
     // Another client's view of the API server during the burst (bench/probe.ts).
     const probe = phases.burst ? await startLatencyProbe(admin, namespace) : undefined;
     const t0 = performance.now();
@@ -55,6 +60,13 @@ export async function runBurst(
     const lastRunning = Math.max(...tracker.running.values(), t0);
     const totalSeconds = completed ? (lastRunning - t0) / 1000 : (performance.now() - t0) / 1000;
     const cost = await frame.close();
+    const heapAfter = heapBefore && kubelet.heapSnapshot ? await kubelet.heapSnapshot() : undefined;
+    const heapPerPodBytes =
+      heapBefore && heapAfter && tracker.running.size > 0
+        ? Math.round((liveHeapBytes(heapAfter) - liveHeapBytes(heapBefore)) / tracker.running.size)
+        : undefined;
+    if (heapPerPodBytes !== undefined)
+      log(`burst ${size} ${implementation}: ${heapPerPodBytes} bytes of live heap per pod`);
     const latency = latencies(names, tracker.sent, tracker.running);
     log(
       `burst ${size} ${implementation}: ${tracker.running.size}/${size} Running in ${totalSeconds.toFixed(1)} s` +
@@ -79,6 +91,7 @@ export async function runBurst(
           cost,
           extra: {
             createSeconds: round(createSeconds, 1),
+            ...(heapPerPodBytes !== undefined ? { heapPerPodBytes } : {}),
             ...(probed
               ? {
                   probeGets: probed.latencyMs.count,

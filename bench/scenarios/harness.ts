@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { TestCluster } from '../../tools/kube/testing.ts';
-import type { ApiClient } from '../api.ts';
+import { type ApiClient, ApiError } from '../api.ts';
 import {
   type ImplementationName,
   nodeNameFor,
@@ -377,8 +377,14 @@ export async function cleanup(context: ScenarioContext, namespace: string, nodeN
     allowed: [404],
   });
   for (let attempt = 0; attempt < 60; attempt++) {
-    // Deleting thousands of pods can outlast the API server's 60 s request timeout (504); it goes on regardless.
-    await admin.call('DELETE', `${podPath(namespace)}?gracePeriodSeconds=0`, undefined, { allowed: [404, 504] });
+    // Deleting thousands of pods can outlast the API server's 60 s request timeout (504), or the
+    // connection is dropped under that load ("socket hang up"); the deletion goes on regardless,
+    // and the loop asks again until no pod is left.
+    await admin
+      .call('DELETE', `${podPath(namespace)}?gracePeriodSeconds=0`, undefined, { allowed: [404, 504] })
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && error.status !== 0) throw error;
+      });
     const left = await admin.call<{ items: unknown[] }>('GET', `${podPath(namespace)}?limit=1`);
     if (left.body.items.length === 0) break;
     await delay(1000);

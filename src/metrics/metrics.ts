@@ -66,12 +66,49 @@ export class VirtualKubeletMetrics {
     labelNames: ['method'],
     registers: [this.registry],
   });
+  /**
+   * The labelled series, looked up once per label set: prom-client hashes the labels object on
+   * every `inc`/`observe`, a measurable cost at thousands of requests a second.
+   */
+  readonly #requestSeries = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  readonly #queueSeries = new Map<
+    string,
+    {
+      adds: { inc(): void };
+      retries: { inc(): void };
+      wait: { observe(v: number): void };
+      work: { observe(v: number): void };
+    }
+  >();
   readonly #onRequest = (message: unknown) => {
     const m = message as RequestCompletedMessage;
-    const resource = m.subresource ? `${m.resource}/${m.subresource}` : m.resource;
-    this.#apiRequests.inc({ verb: m.verb, resource, code: String(m.code) });
-    if (m.verb !== 'watch') this.#apiLatency.observe({ verb: m.verb, resource }, m.durationSeconds);
+    const key = `${m.verb} ${m.resource} ${m.subresource ?? ''} ${m.code}`;
+    let series = this.#requestSeries.get(key);
+    if (!series) {
+      const resource = m.subresource ? `${m.resource}/${m.subresource}` : m.resource;
+      series = {
+        count: this.#apiRequests.labels({ verb: m.verb, resource, code: String(m.code) }),
+        latency: this.#apiLatency.labels({ verb: m.verb, resource }),
+      };
+      this.#requestSeries.set(key, series);
+    }
+    series.count.inc();
+    if (m.verb !== 'watch') series.latency.observe(m.durationSeconds);
   };
+
+  #queue(name: string) {
+    let series = this.#queueSeries.get(name);
+    if (!series) {
+      series = {
+        adds: this.#queueAdds.labels({ name }),
+        retries: this.#queueRetries.labels({ name }),
+        wait: this.#queueWait.labels({ name }),
+        work: this.#queueWork.labels({ name }),
+      };
+      this.#queueSeries.set(name, series);
+    }
+    return series;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'virtual_kubelet_' });
@@ -80,10 +117,10 @@ export class VirtualKubeletMetrics {
 
   /** Callbacks for a WorkQueue's options. */
   readonly queueMetrics: WorkQueueMetrics = {
-    added: (name) => this.#queueAdds.inc({ name }),
-    retried: (name) => this.#queueRetries.inc({ name }),
-    waited: (name, seconds) => this.#queueWait.observe({ name }, seconds),
-    worked: (name, seconds) => this.#queueWork.observe({ name }, seconds),
+    added: (name) => this.#queue(name).adds.inc(),
+    retried: (name) => this.#queue(name).retries.inc(),
+    waited: (name, seconds) => this.#queue(name).wait.observe(seconds),
+    worked: (name, seconds) => this.#queue(name).work.observe(seconds),
   };
 
   /** Exposes the queues' depths (ready, delayed and in progress) as gauges labelled by queue, read at scrape time. */
@@ -119,6 +156,7 @@ export class VirtualKubeletMetrics {
   instrument<P extends Provider>(provider: P): P {
     const latency = this.#providerLatency;
     const errors = this.#providerErrors;
+    const providerSeries = new Map<string, ReturnType<typeof latency.labels>>();
     return new Proxy(provider, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
@@ -127,7 +165,12 @@ export class VirtualKubeletMetrics {
         return function instrumented(this: unknown, ...args: unknown[]) {
           const result = (value as (...a: unknown[]) => unknown).apply(target, args);
           if (!(result instanceof Promise)) return result;
-          const end = latency.startTimer({ method });
+          let series = providerSeries.get(method);
+          if (!series) {
+            series = latency.labels({ method });
+            providerSeries.set(method, series);
+          }
+          const end = series.startTimer();
           return result.then(
             (v) => {
               end();
