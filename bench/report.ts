@@ -53,7 +53,17 @@ export function recordRun(dir: string, summary: Summary, result: RunResult, raw:
   writeOutputs(dir, summary);
 }
 
-const ORDER: ScenarioName[] = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate', 'nomad'];
+const ORDER: ScenarioName[] = [
+  'burst',
+  'scheduled',
+  'churn',
+  'delete',
+  'streaming',
+  'soak',
+  'fargate',
+  'nomad',
+  'kubernetes',
+];
 const IMPLEMENTATION_ORDER: ImplementationName[] = [
   'ours',
   'ours-baseline',

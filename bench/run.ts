@@ -3,7 +3,7 @@
  * ceiling client, against the real local control plane, and writes bench/results/<date>/.
  *
  * ```
- * npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad] [--sizes 100,1000,10000]
+ * npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad,kubernetes] [--sizes 100,1000,10000]
  *                  [--implementations ours,go,go-tuned,ceiling] [--smoke] [--json FILE] [--out DIR]
  *                  [--duration 30m] [--churn-duration 2m] [--timeout 5m] [--cluster bench|shared]
  *                  [--profile] [--keep-cluster]
@@ -36,6 +36,7 @@ import {
   runBurst,
   runChurn,
   runFargate,
+  runKubernetes,
   runNomad,
   runScheduled,
   runSoak,
@@ -270,6 +271,12 @@ export async function runBench(options: BenchOptions, args: string[] = []): Prom
               runNomad(context, implementation, Math.min(100, ...options.sizes)),
             );
             break;
+          case 'kubernetes':
+            // 1 000 pods (the smoke run's size when smaller): a second control plane shares the cores.
+            await attempt(`kubernetes ${implementation}`, () =>
+              runKubernetes(context, implementation, Math.min(1000, ...options.sizes)),
+            );
+            break;
         }
       }
     }
@@ -299,7 +306,7 @@ if (import.meta.main) {
     if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       if ((error as Error).message) process.stderr.write(`bench: ${(error as Error).message}\n`);
       process.stderr.write(
-        'usage: npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad] [--sizes 100,1000,10000]\n' +
+        'usage: npm run bench -- [--scenario burst,scheduled,churn,delete,streaming,soak,fargate,nomad,kubernetes] [--sizes 100,1000,10000]\n' +
           '         [--implementations ours,go,go-tuned,ceiling] [--smoke] [--json FILE] [--out DIR] [--duration 30m]\n' +
           '         [--churn-duration 2m] [--timeout 5m] [--cluster bench|shared] [--profile] [--keep-cluster]\n',
       );

@@ -13,10 +13,21 @@
  * | `soak`      | N pods held for a duration with annotation updates and pod replacements; RSS at start and end     |
  * | `fargate`   | N pods through `--provider fargate` against moto, and the same tasks driven directly; AWS calls per pod |
  * | `nomad`     | N pods through the Nomad provider on a real Nomad, beside the same jobs sent straight to Nomad     |
+ * | `kubernetes` | N pods through the Kubernetes provider into a remote cluster, beside the same pods created there |
  */
 import type { ImplementationName } from '../baselines.ts';
 
-export const SCENARIOS = ['burst', 'scheduled', 'churn', 'delete', 'streaming', 'soak', 'fargate', 'nomad'] as const;
+export const SCENARIOS = [
+  'burst',
+  'scheduled',
+  'churn',
+  'delete',
+  'streaming',
+  'soak',
+  'fargate',
+  'nomad',
+  'kubernetes',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Which implementations a scenario can measure. */
@@ -28,6 +39,7 @@ export function supports(scenario: ScenarioName, implementation: ImplementationN
   if (scenario === 'fargate') return implementation === 'ours';
   // Its own comparison (straight to Nomad) runs inside ours' run.
   if (scenario === 'nomad') return implementation === 'ours';
+  if (scenario === 'kubernetes') return implementation === 'ours';
   return true;
 }
 
@@ -36,6 +48,7 @@ export { runChurn } from './churn.ts';
 export { runFargate } from './fargate.ts';
 export type { RawRun, RunResult, ScenarioContext } from './harness.ts';
 export { PodTracker } from './harness.ts';
+export { runKubernetes } from './kubernetes.ts';
 export { runNomad } from './nomad.ts';
 export { runScheduled } from './scheduled.ts';
 export { runSoak } from './soak.ts';
