@@ -11,10 +11,11 @@ import type { ProviderFactory } from '../provider/factory.ts';
 /** Resolves `--provider`: a built-in name, a path (`./x.js`, `/abs/x.js`), or an npm package name. */
 export async function loadProviderFactory(
   name: string,
-  builtins: Readonly<Record<string, ProviderFactory>>,
+  /** Built-in providers by name, each loaded only when chosen. */
+  builtins: Readonly<Record<string, () => Promise<ProviderFactory>>>,
 ): Promise<ProviderFactory> {
-  const builtin = builtins[name];
-  if (builtin) return builtin;
+  const builtin = Object.hasOwn(builtins, name) ? builtins[name] : undefined;
+  if (builtin) return builtin();
   const looksLikePath = name.startsWith('.') || isAbsolute(name) || /\.[cm]?[jt]s$/.test(name);
   const specifier = looksLikePath ? pathToFileURL(resolve(name)).href : name;
   let module: Record<string, unknown>;
