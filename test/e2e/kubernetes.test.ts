@@ -18,6 +18,7 @@ import { kubeconfigDocument } from '../../src/kube/kubeconfig.ts';
 import { parseQuantity } from '../../src/kube/quantity.ts';
 import { ConfigMaps, Namespaces, Nodes, Pods, resourceType, Secrets } from '../../src/kube/resources.ts';
 import type { LocalCluster } from '../../tools/kube/cluster.ts';
+import { startMetricsServer } from '../../tools/kube/metrics-server.ts';
 import { dedicatedCluster, type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { buildBusyboxImage } from '../../tools/podman/images.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
@@ -290,6 +291,32 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       await shows(/^\d+ 132$/m);
     } finally {
       await terminal.close();
+    }
+  });
+
+  test('kubectl top pod in the origin shows the usage the remote’s metrics-server measured', async () => {
+    await running('tools');
+    const log = (where: string) => (line: string) => process.stderr.write(`metrics-server ${where}: ${line}\n`);
+    // The remote's metrics-server reads the Podman node; the origin's reads ours, which asks the remote's.
+    const remoteMetrics = await startMetricsServer(remote, { log: log('remote') });
+    const originMetrics = await startMetricsServer(origin, { log: log('origin') });
+    try {
+      const usage = await waitFor(
+        'kubectl top pod tools',
+        async () => {
+          const top = await kubectl(['top', 'pod', 'tools', '--no-headers']);
+          const match = /^tools\s+(\d+)m\s+(\d+)Mi/.exec(top.stdout.trim());
+          return match ? { cpuMillis: Number(match[1]), memoryMiB: Number(match[2]) } : undefined;
+        },
+        { timeoutMs: 150_000, intervalMs: 2000 },
+      );
+      assert.ok(usage.memoryMiB >= 0);
+      // The remote's own numbers for the same pod, for comparison: memory is a gauge, equal or close.
+      const remoteTop = await remote.kubectl(['-n', remoteNamespace, 'top', 'pod', 'tools', '--no-headers']);
+      assert.match(remoteTop.stdout, /^tools\s+\d+m\s+\d+Mi/);
+    } finally {
+      await originMetrics.stop();
+      await remoteMetrics.stop();
     }
   });
 
