@@ -260,8 +260,45 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     } finally {
       follow.stop();
     }
+  });
+
+  test('kubectl logs options reach the remote kubelet: --timestamps, --limit-bytes, --since, a missing container', async () => {
+    await running('tools');
+    const stamped = await kubectl(['logs', 'tools', '--timestamps', '--tail=1']);
+    assert.equal(stamped.code, 0, stamped.stderr);
+    assert.match(stamped.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick \d+\n$/);
+    const limited = await kubectl(['logs', 'tools', '--limit-bytes=6']);
+    assert.equal(limited.stdout, 'tick 1');
+    const recent = await kubectl(['logs', 'tools', '--since=3s']);
+    const all = await kubectl(['logs', 'tools']);
+    const count = (text: string) => text.split('\n').filter(Boolean).length;
+    assert.ok(count(recent.stdout) >= 1 && count(recent.stdout) < count(all.stdout), recent.stdout);
     const missing = await kubectl(['logs', 'tools', '-c', 'nope']);
     assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /nope/);
+  });
+
+  test('kubectl attach -i to a container reading its stdin', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'reads', namespace },
+      spec: podSpec([container('main', 'read line; echo "got $line"; sleep 3600', { stdin: true, stdinOnce: true })]),
+    });
+    await running('reads');
+    const attached = origin.kubectlProcess(['-n', namespace, 'attach', '-i', 'reads']);
+    try {
+      // kubectl may attach after the first bytes are written: write until the answer comes.
+      await waitFor(
+        'the attached container’s answer',
+        () => {
+          if (attached.stdout.includes('got hello')) return true;
+          attached.write('hello\n');
+          return false;
+        },
+        { timeoutMs: 30_000, intervalMs: 1000 },
+      ).catch((error: Error) => assert.fail(`${error.message}; stdout ${attached.stdout} stderr ${attached.stderr}`));
+    } finally {
+      attached.stop();
+    }
   });
 
   test('kubectl exec -it under a terminal, with a resize', async (t) => {
