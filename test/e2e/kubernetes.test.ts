@@ -3,6 +3,8 @@
  * test cluster) runs `virtual-kubelet --provider kubernetes`, whose pods go to a remote cluster of
  * their own; the remote's only node is another virtual kubelet with the Podman provider, so every
  * pod ends as real containers: origin → kubernetes provider → remote → podman provider → runc.
+ * Lifecycle, status, streaming (port-forward, exec, cp, logs, attach, exec -it), ConfigMap/Secret
+ * copies, origin service-account tokens, kubectl top, refusals, outages and restarts.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
