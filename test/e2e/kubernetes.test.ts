@@ -3,6 +3,8 @@
  * test cluster) runs `virtual-kubelet --provider kubernetes`, whose pods go to a remote cluster of
  * their own; the remote's only node is another virtual kubelet with the Podman provider, so every
  * pod ends as real containers: origin → kubernetes provider → remote → podman provider → runc.
+ * Lifecycle, status, streaming (port-forward, exec, cp, logs, attach, exec -it), ConfigMap/Secret
+ * copies, origin service-account tokens, kubectl top, refusals, outages and restarts.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { kubeconfigDocument } from '../../src/kube/kubeconfig.ts';
 import { parseQuantity } from '../../src/kube/quantity.ts';
 import { ConfigMaps, Namespaces, Nodes, Pods, resourceType, Secrets } from '../../src/kube/resources.ts';
 import type { LocalCluster } from '../../tools/kube/cluster.ts';
+import { startMetricsServer } from '../../tools/kube/metrics-server.ts';
 import { dedicatedCluster, type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { buildBusyboxImage } from '../../tools/podman/images.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
@@ -259,8 +262,45 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     } finally {
       follow.stop();
     }
+  });
+
+  test('kubectl logs options reach the remote kubelet: --timestamps, --limit-bytes, --since, a missing container', async () => {
+    await running('tools');
+    const stamped = await kubectl(['logs', 'tools', '--timestamps', '--tail=1']);
+    assert.equal(stamped.code, 0, stamped.stderr);
+    assert.match(stamped.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick \d+\n$/);
+    const limited = await kubectl(['logs', 'tools', '--limit-bytes=6']);
+    assert.equal(limited.stdout, 'tick 1');
+    const recent = await kubectl(['logs', 'tools', '--since=3s']);
+    const all = await kubectl(['logs', 'tools']);
+    const count = (text: string) => text.split('\n').filter(Boolean).length;
+    assert.ok(count(recent.stdout) >= 1 && count(recent.stdout) < count(all.stdout), recent.stdout);
     const missing = await kubectl(['logs', 'tools', '-c', 'nope']);
     assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /nope/);
+  });
+
+  test('kubectl attach -i to a container reading its stdin', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'reads', namespace },
+      spec: podSpec([container('main', 'read line; echo "got $line"; sleep 3600', { stdin: true, stdinOnce: true })]),
+    });
+    await running('reads');
+    const attached = origin.kubectlProcess(['-n', namespace, 'attach', '-i', 'reads']);
+    try {
+      // kubectl may attach after the first bytes are written: write until the answer comes.
+      await waitFor(
+        'the attached container’s answer',
+        () => {
+          if (attached.stdout.includes('got hello')) return true;
+          attached.write('hello\n');
+          return false;
+        },
+        { timeoutMs: 30_000, intervalMs: 1000 },
+      ).catch((error: Error) => assert.fail(`${error.message}; stdout ${attached.stdout} stderr ${attached.stderr}`));
+    } finally {
+      attached.stop();
+    }
   });
 
   test('kubectl exec -it under a terminal, with a resize', async (t) => {
@@ -290,6 +330,32 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       await shows(/^\d+ 132$/m);
     } finally {
       await terminal.close();
+    }
+  });
+
+  test('kubectl top pod in the origin shows the usage the remote’s metrics-server measured', async () => {
+    await running('tools');
+    const log = (where: string) => (line: string) => process.stderr.write(`metrics-server ${where}: ${line}\n`);
+    // The remote's metrics-server reads the Podman node; the origin's reads ours, which asks the remote's.
+    const remoteMetrics = await startMetricsServer(remote, { log: log('remote') });
+    const originMetrics = await startMetricsServer(origin, { log: log('origin') });
+    try {
+      const usage = await waitFor(
+        'kubectl top pod tools',
+        async () => {
+          const top = await kubectl(['top', 'pod', 'tools', '--no-headers']);
+          const match = /^tools\s+(\d+)m\s+(\d+)Mi/.exec(top.stdout.trim());
+          return match ? { cpuMillis: Number(match[1]), memoryMiB: Number(match[2]) } : undefined;
+        },
+        { timeoutMs: 150_000, intervalMs: 2000 },
+      );
+      assert.ok(usage.memoryMiB >= 0);
+      // The remote's own numbers for the same pod, for comparison: memory is a gauge, equal or close.
+      const remoteTop = await remote.kubectl(['-n', remoteNamespace, 'top', 'pod', 'tools', '--no-headers']);
+      assert.match(remoteTop.stdout, /^tools\s+\d+m\s+\d+Mi/);
+    } finally {
+      await originMetrics.stop();
+      await remoteMetrics.stop();
     }
   });
 

@@ -26,6 +26,7 @@ import {
   isNotFound,
   KubeApiError,
   NotFoundError,
+  NotImplementedError,
 } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
@@ -38,12 +39,14 @@ import {
   type ProviderCallOptions,
   podKey,
   type ResourceCache,
+  type StatsSummary,
 } from '../../provider/index.ts';
 import { abortable } from '../../util/sleep.ts';
 import type { KubernetesConfig } from './config.ts';
 import { OriginTokens, tokenSecretVolume } from './origin-token.ts';
 import { ObjectReflector } from './reflected-objects.ts';
 import { type NodeSize, remoteNodeSize } from './remote-capacity.ts';
+import { type CpuTotals, type PodMetrics, summaryFromPodMetrics } from './remote-metrics.ts';
 import {
   LABEL_MANAGED_BY,
   LABEL_ORIGIN_CLUSTER,
@@ -129,6 +132,8 @@ export class KubernetesProvider implements Provider {
   /** Local pods whose remote pod vanished behind our back: the Failed status they keep reporting. */
   readonly #departed = new Map<string, { uid: string; pod: Pod }>();
   readonly #lastNotified = new Map<string, string>();
+  /** Cumulative CPU per container, integrated from the remote's metrics (see remote-metrics.ts). */
+  readonly #cpuTotals: CpuTotals = new Map();
   /** Remote namespaces known to exist (no create attempt for them). */
   readonly #namespaces = new Set<string>();
   #podCallback: ((pod: Pod) => void) | undefined;
@@ -568,6 +573,41 @@ export class KubernetesProvider implements Provider {
   ): Promise<void> {
     const remote = this.#remoteLocation(namespace, podName);
     return this.#streams.portForward(remote.namespace, remote.name, port, stream, options.signal);
+  }
+
+  // ── kubectl top: the remote's metrics.k8s.io ─────────────────────────────────────────────────
+
+  async getStatsSummary(options: ProviderCallOptions): Promise<StatsSummary> {
+    let items: PodMetrics[];
+    try {
+      const list = await this.#remote.request<{ items?: PodMetrics[] }>(
+        'GET',
+        `/apis/metrics.k8s.io/v1beta1/pods?labelSelector=${encodeURIComponent(ownedPodsSelector(this.#owner))}`,
+        { verb: 'list', resource: 'pods.metrics.k8s.io', signal: options.signal },
+      );
+      items = list.items ?? [];
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.statusCode === 404 || error.statusCode === 503)) {
+        throw new NotImplementedError(
+          `the remote cluster ${this.#remote.connection.server} serves no metrics.k8s.io (is metrics-server installed there?): ${error.message}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    const byRemote = new Map<string, Pod>();
+    for (const key of this.#byLocalKey.keys()) {
+      const remote = this.#byLocalKey.get(key);
+      const local = this.#localPod(key);
+      if (remote && local) byRemote.set(`${remote.metadata?.namespace}/${remote.metadata?.name}`, local);
+    }
+    return summaryFromPodMetrics(
+      items,
+      (namespace, name) => byRemote.get(`${namespace}/${name}`),
+      this.#cpuTotals,
+      this.#owner.nodeName,
+      new Date(),
+    );
   }
 
   // ── the node ─────────────────────────────────────────────────────────────────────────────────
