@@ -101,7 +101,7 @@ test('a malformed provider config exits 2 with one line naming the file and the 
   const podman = ['--provider', 'podman', '--kubeconfig', kubeconfig, '--nodename', 'vk-x', '--metrics-addr', ''];
   assertUsageError(
     await run([...podman, '--provider-config', config('url: ftp://nowhere\n')]),
-    /"url" must look like unix:\/\/\/path/,
+    /"url" must be a URL such as unix:\/\/\/path\/podman.sock or tcp:\/\/host:port, got "ftp:\/\/nowhere"/,
   );
   assertUsageError(
     await run([...podman, '--provider-config', config('capacity: {memory: lots}\n')]),

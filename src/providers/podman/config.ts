@@ -74,7 +74,7 @@ export function loadPodmanConfig(path: string | undefined): PodmanConfig {
     url: file.string('url', {
       default: PODMAN_DEFAULTS.url,
       pattern: /^(unix|tcp|http|https):\/\//,
-      describe: 'like unix:///path/podman.sock or tcp://host:port',
+      describe: 'a URL such as unix:///path/podman.sock or tcp://host:port',
     }),
     runtime: file.string('runtime', { default: PODMAN_DEFAULTS.runtime, describe: 'an OCI runtime such as runc' }),
     network: file.string('network', { describe: 'a network name' }),
