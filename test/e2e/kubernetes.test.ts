@@ -359,7 +359,7 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     }
   });
 
-  test('a ConfigMap and a Secret as volumes and env: copied to the remote, updates reach the remote files', async () => {
+  test('a ConfigMap and a Secret as volumes and env: copied to the remote, updates reach the remote files; downward API files are the local pod’s', async () => {
     await origin.client.create(ConfigMaps, { metadata: { name: 'settings', namespace }, data: { greeting: 'hello' } });
     await origin.client.create(Secrets, {
       metadata: { name: 'creds', namespace },
@@ -374,6 +374,7 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
             volumeMounts: [
               { name: 'settings', mountPath: '/etc/settings' },
               { name: 'creds', mountPath: '/etc/creds' },
+              { name: 'podinfo', mountPath: '/etc/podinfo' },
             ],
           }),
         ],
@@ -381,6 +382,16 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
           volumes: [
             { name: 'settings', configMap: { name: 'settings' } },
             { name: 'creds', secret: { secretName: 'creds' } },
+            {
+              name: 'podinfo',
+              downwardAPI: {
+                items: [
+                  { path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } },
+                  { path: 'uid', fieldRef: { fieldPath: 'metadata.uid' } },
+                  { path: 'name', fieldRef: { fieldPath: 'metadata.name' } },
+                ],
+              },
+            },
           ],
         },
       ),
@@ -392,6 +403,11 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     const read = async (path: string) => (await kubectl(['exec', 'reader', '--', 'cat', path])).stdout;
     assert.equal(await read('/etc/settings/greeting'), 'hello');
     assert.equal(await read('/etc/creds/password'), 'first');
+    // The downward API files are the local pod's, not the remote one's.
+    const reader = await origin.client.get<Pod>(Pods, { namespace, name: 'reader' });
+    assert.equal(await read('/etc/podinfo/namespace'), namespace);
+    assert.equal(await read('/etc/podinfo/uid'), reader.metadata?.uid);
+    assert.equal(await read('/etc/podinfo/name'), 'reader');
     assert.equal((await kubectl(['exec', 'reader', '--', 'sh', '-c', 'echo $GREETING'])).stdout, 'hello\n');
 
     await origin.client.patch(ConfigMaps, { namespace, name: 'settings' }, { data: { greeting: 'changed' } }, 'merge');

@@ -313,3 +313,45 @@ test('a remote pod deleted behind our back is Failed with the reason; a succeede
   assert.equal(done.reason, undefined);
   assert.equal(done.containerStatuses?.[0]?.state?.terminated?.exitCode, 0);
 });
+
+test('downward API files read the local namespace and uid from our annotations; other fields are left', () => {
+  const remote = remotePodFromPod(
+    localPod({
+      volumes: [
+        {
+          name: 'podinfo',
+          downwardAPI: {
+            items: [
+              { path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } },
+              { path: 'uid', fieldRef: { fieldPath: 'metadata.uid' } },
+              { path: 'name', fieldRef: { fieldPath: 'metadata.name' } },
+              { path: 'cpu', resourceFieldRef: { resource: 'limits.cpu', containerName: 'app' } },
+            ],
+          },
+        },
+        {
+          name: 'mixed',
+          projected: {
+            sources: [{ downwardAPI: { items: [{ path: 'ns', fieldRef: { fieldPath: 'metadata.namespace' } }] } }],
+          },
+        },
+      ],
+    }),
+    context,
+  );
+  assert.deepEqual(
+    remote.spec?.volumes?.[0]?.downwardAPI?.items?.map((i) => i.fieldRef?.fieldPath ?? i.resourceFieldRef?.resource),
+    [
+      "metadata.annotations['virtual-kubelet.io/origin-namespace']",
+      "metadata.annotations['virtual-kubelet.io/origin-uid']",
+      'metadata.name',
+      'limits.cpu',
+    ],
+  );
+  assert.equal(
+    remote.spec?.volumes?.[1]?.projected?.sources?.[0]?.downwardAPI?.items?.[0]?.fieldRef?.fieldPath,
+    "metadata.annotations['virtual-kubelet.io/origin-namespace']",
+  );
+  assert.equal(remote.metadata?.annotations?.['virtual-kubelet.io/origin-uid'], 'uid-1');
+  assert.equal(remote.metadata?.annotations?.['virtual-kubelet.io/origin-namespace'], 'shop');
+});

@@ -37,6 +37,8 @@ export const LABEL_ORIGIN_UID = 'virtual-kubelet.io/origin-uid';
 export const ANNOTATION_ORIGIN_NAME = 'virtual-kubelet.io/origin-name';
 /** The local pod's namespace, as an annotation too (the label is the selector, this the record). */
 export const ANNOTATION_ORIGIN_NAMESPACE = 'virtual-kubelet.io/origin-namespace';
+/** The local pod's uid, as an annotation: what the remote's downward API files read for `metadata.uid`. */
+export const ANNOTATION_ORIGIN_UID = 'virtual-kubelet.io/origin-uid';
 /** The owner of a namespace we created. */
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'virtual-kubelet';
@@ -93,6 +95,45 @@ export function isServiceAccountTokenVolume(volume: Volume): boolean {
 function withoutMounts(container: Container, dropped: ReadonlySet<string>): Container {
   if (!container.volumeMounts?.some((mount) => dropped.has(mount.name))) return container;
   return { ...container, volumeMounts: container.volumeMounts.filter((mount) => !dropped.has(mount.name)) };
+}
+
+/**
+ * The remote kubelet writes downward API files from the remote pod, whose namespace and uid are
+ * not the local pod's: those two fields are read from our annotations instead, which carry the
+ * local values. (Name, resources and the pod's own labels and annotations are the same there,
+ * plus our stamps.)
+ */
+const DOWNWARD_REWRITES: Readonly<Record<string, string>> = {
+  'metadata.namespace': `metadata.annotations['${ANNOTATION_ORIGIN_NAMESPACE}']`,
+  'metadata.uid': `metadata.annotations['${ANNOTATION_ORIGIN_UID}']`,
+};
+
+function withLocalDownwardFields<T extends { items?: { fieldRef?: { fieldPath: string } }[] }>(source: T): T {
+  if (!source.items?.some((item) => item.fieldRef && DOWNWARD_REWRITES[item.fieldRef.fieldPath])) return source;
+  return {
+    ...source,
+    items: source.items.map((item) => {
+      const rewrite = item.fieldRef && DOWNWARD_REWRITES[item.fieldRef.fieldPath];
+      return rewrite && item.fieldRef ? { ...item, fieldRef: { ...item.fieldRef, fieldPath: rewrite } } : item;
+    }),
+  };
+}
+
+/** A volume whose downward API files read the local pod's namespace and uid. */
+export function withLocalDownwardVolume(volume: Volume): Volume {
+  if (volume.downwardAPI) return { ...volume, downwardAPI: withLocalDownwardFields(volume.downwardAPI) };
+  if (volume.projected?.sources?.some((source) => source.downwardAPI)) {
+    return {
+      ...volume,
+      projected: {
+        ...volume.projected,
+        sources: volume.projected.sources.map((source) =>
+          source.downwardAPI ? { ...source, downwardAPI: withLocalDownwardFields(source.downwardAPI) } : source,
+        ),
+      },
+    };
+  }
+  return volume;
 }
 
 /** A node-selector term without the requirements this virtual node satisfies by name or label; undefined when nothing is left. */
@@ -160,6 +201,7 @@ export function remotePodAnnotations(pod: Pod, context: RemotePodContext): Recor
     ...context.annotations,
     [ANNOTATION_ORIGIN_NAMESPACE]: pod.metadata?.namespace ?? 'default',
     [ANNOTATION_ORIGIN_NAME]: pod.metadata?.name ?? '',
+    [ANNOTATION_ORIGIN_UID]: pod.metadata?.uid ?? '',
   };
 }
 
@@ -202,7 +244,7 @@ export function remotePodFromPod(pod: Pod, context: RemotePodContext): Pod {
   if (initContainers?.length) remoteSpec.initContainers = initContainers.map((c) => withoutMounts(c, tokenVolumes));
   const keptVolumes = (volumes ?? [])
     .filter((volume) => !tokenVolumes.has(volume.name))
-    .map((volume) => replaced[volume.name] ?? volume);
+    .map((volume) => replaced[volume.name] ?? withLocalDownwardVolume(volume));
   if (keptVolumes.length > 0) remoteSpec.volumes = keptVolumes;
   return {
     apiVersion: 'v1',
