@@ -10,24 +10,27 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
-import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { parseAllDocuments } from 'yaml';
-import { Nodes, Pods } from '../../src/kube/resources.ts';
+import { Nodes } from '../../src/kube/resources.ts';
 import { ensureHelm } from '../../tools/helm/binary.ts';
 import { buildImage } from '../../tools/image/image.ts';
 import { freePort } from '../../tools/kube/processes.ts';
-import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
+import { type TestCluster, testCluster } from '../../tools/kube/testing.ts';
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
 import { podmanSkipReason } from '../../tools/podman/testing.ts';
+import {
+  ImageContainer,
+  podLogsThroughTheContainer,
+  SERVICE_ACCOUNT_DIR,
+  serviceAccountFiles,
+  waitForNodeReady,
+} from './support/image-container.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 interface KubeObject {
   kind: string;
@@ -38,40 +41,24 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
   let cluster: TestCluster;
   let namespace: string;
   let podman: PodmanService;
-  let podmanArgs: string[];
+  let container: ImageContainer;
   const release = `img${randomBytes(2).toString('hex')}`;
   const fullname = `virtual-kubelet-${release}`;
   const nodeName = `vk-chart-${randomBytes(3).toString('hex')}`;
-  const container = nodeName;
   const clusterScoped: string[] = [];
-
-  const podmanCli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolveRun) => {
-      execFile(
-        'podman',
-        [...podmanArgs, ...args],
-        { env: { ...process.env, CONTAINERS_CONF: podman.store.containersConf }, timeout: 120_000 },
-        (error, stdout, stderr) =>
-          resolveRun({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-      );
-    });
-  const containerLog = async () => {
-    const logs = await podmanCli(['logs', container]);
-    return logs.stdout + logs.stderr;
-  };
 
   before(
     async () => {
       cluster = await testCluster();
       namespace = await cluster.createNamespace('chart-image');
       podman = await startPodmanService({ store: 'e2e-chart-image' });
-      podmanArgs = ['--root', podman.store.graphRoot, '--runroot', podman.store.runRoot];
+      container = new ImageContainer(podman, nodeName);
     },
     { timeout: 30 * 60_000 },
   );
 
   after(async () => {
-    await podmanCli(['rm', '--force', '--time', '0', container]).catch(() => undefined);
+    await container?.remove();
     await podman?.close();
     for (const name of clusterScoped) await cluster.kubectl(['delete', '--ignore-not-found', name]);
     await cluster?.client.delete(Nodes, { name: nodeName }).catch(() => undefined);
@@ -80,7 +67,7 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
 
   test('registers its node with the chart RBAC, answers its probe, runs a pod, serves kubectl logs', async () => {
     const helm = (await ensureHelm((line) => process.stderr.write(`helm: ${line}\n`))).path;
-    const built = await buildImage({ podmanArgs, podmanEnv: { CONTAINERS_CONF: podman.store.containersConf } });
+    const built = await buildImage({ podmanArgs: container.podmanArgs, podmanEnv: container.podmanEnv });
     // On the host's network (the API server must reach the kubelet API at 127.0.0.1), so free ports.
     const [kubeletPort, healthzPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     const rendered = await new Promise<string>((resolveRender, reject) => {
@@ -117,21 +104,7 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
     assert.equal(pod.serviceAccountName, fullname);
 
     // What the kubelet mounts: a token of the pod's ServiceAccount, the cluster CA, the namespace.
-    const token = await cluster.kubectl([
-      'create',
-      'token',
-      pod.serviceAccountName ?? '',
-      '-n',
-      namespace,
-      '--duration=1h',
-    ]);
-    assert.equal(token.code, 0, token.stderr);
-    const serviceAccount = mkdtempSync(join(tmpdir(), 'vk-chart-sa-'));
-    writeFileSync(join(serviceAccount, 'token'), token.stdout.trim());
-    copyFileSync(join(cluster.info.pkiDir, 'ca.crt'), join(serviceAccount, 'ca.crt'));
-    writeFileSync(join(serviceAccount, 'namespace'), namespace);
-    for (const file of ['token', 'ca.crt', 'namespace']) chmodSync(join(serviceAccount, file), 0o644);
-    chmodSync(serviceAccount, 0o755);
+    const serviceAccount = await serviceAccountFiles(cluster, { name: pod.serviceAccountName ?? '', namespace });
 
     // The pod spec, as Podman flags.
     const env = (spec.env ?? []).flatMap((variable) => {
@@ -150,11 +123,11 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
     assert.equal(security?.allowPrivilegeEscalation, false);
     const user = `${pod.securityContext?.runAsUser}:${pod.securityContext?.runAsGroup}`;
     const apiserverPort = new URL(cluster.info.server).port;
-    const run = await podmanCli([
+    const run = await container.cli([
       'run',
       '--detach',
       '--name',
-      container,
+      container.name,
       '--network',
       'host',
       '--user',
@@ -178,17 +151,7 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
     ]);
     assert.equal(run.code, 0, run.stderr);
 
-    await waitFor(
-      `node ${nodeName} Ready, registered with the chart's ServiceAccount`,
-      async () => {
-        const state = (await podmanCli(['inspect', '--format', '{{.State.Status}}', container])).stdout.trim();
-        if (state !== 'running') throw new Error(`container ${state}:\n${await containerLog()}`);
-        const node = await cluster.client.get<Node>(Nodes, { name: nodeName }).catch(() => undefined);
-        return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      },
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
-    const node = await cluster.client.get<Node>(Nodes, { name: nodeName });
+    const node = await waitForNodeReady(cluster, container, nodeName, "registered with the chart's ServiceAccount");
     assert.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, kubeletPort);
 
     // The kubelet's probes: an HTTP GET of the probe path on the pod IP and the named port.
@@ -200,42 +163,10 @@ describe("the chart's pod, run by Podman from the rendered Deployment", { skip: 
     const metrics = await fetch(`http://127.0.0.1:${port('metrics')}/metrics`);
     assert.match(await metrics.text(), /^virtual_kubelet_pods \d+$/m);
 
-    await cluster.client.create(Pods, {
-      metadata: { name: 'web', namespace },
-      spec: {
-        nodeName,
-        tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }],
-        containers: [{ name: 'web', image: 'nginx' }],
-      },
-    } as Pod);
-    await waitFor(
-      'pod web Running on the node',
-      async () => (await cluster.client.get<Pod>(Pods, { namespace, name: 'web' })).status?.phase === 'Running',
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
+    // CSR mode (the default): the node asks for its serving certificate; the test approves it.
+    await podLogsThroughTheContainer(cluster, container, { namespace, nodeName });
+    assert.doesNotMatch(await container.log(), /forbidden/i, 'the chart RBAC allowed everything it did');
 
-    // CSR mode (the default): the node asks for its serving certificate; an administrator approves.
-    const csr = await waitFor(
-      'the node to ask for its serving certificate',
-      async () => /kubectl certificate approve (csr-[a-z0-9]+)/.exec(await containerLog())?.[1],
-      { timeoutMs: 30_000, intervalMs: 250 },
-    );
-    const approved = await cluster.kubectl(['certificate', 'approve', csr]);
-    assert.equal(approved.code, 0, approved.stderr);
-    const logs = await waitFor(
-      'kubectl logs through the kubelet API in the container',
-      async () => {
-        const result = await cluster.kubectl(['logs', '-n', namespace, 'web', '--tail', '2']);
-        return result.code === 0 && result.stdout.trim() !== '' ? result.stdout : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 500 },
-    );
-    assert.match(logs, new RegExp(`^line \\d+ of ${namespace}/web/web$`, 'm'));
-    assert.doesNotMatch(await containerLog(), /forbidden/i, 'the chart RBAC allowed everything it did');
-
-    const stop = await podmanCli(['stop', '--time', String(pod.terminationGracePeriodSeconds ?? 30), container]);
-    assert.equal(stop.code, 0, stop.stderr);
-    const exitCode = (await podmanCli(['inspect', '--format', '{{.State.ExitCode}}', container])).stdout.trim();
-    assert.equal(exitCode, '0', await containerLog());
+    await container.stopsCleanly(pod.terminationGracePeriodSeconds ?? 30);
   });
 });
