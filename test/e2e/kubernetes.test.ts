@@ -666,6 +666,51 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     await running('after-outage');
   });
 
+  test('a local pod deleted while the virtual kubelet was down and the remote unreachable: its remote pod is collected once the remote answers', async () => {
+    await origin.client.create(Pods, {
+      metadata: { name: 'orphan', namespace },
+      spec: podSpec([container('main', 'sleep 3600')], { terminationGracePeriodSeconds: 1 }),
+    });
+    await running('orphan');
+    await vk.stop('SIGKILL');
+    const outage = remoteControl.restart('kube-apiserver', 30_000);
+    try {
+      await waitFor('the remote API down', async () =>
+        remote.client.list(Nodes, { limit: 1 }).then(
+          () => false,
+          () => true,
+        ),
+      );
+      const deleted = await origin.kubectl(['-n', namespace, 'delete', 'pod', 'orphan', '--force', '--grace-period=0']);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      vk = await VirtualKubeletProcess.start(origin, {
+        provider: 'kubernetes',
+        nodeName: vk.nodeName,
+        workDir: vk.workDir,
+        args: ['--node-ping-interval', '1s'],
+        waitReady: false,
+      });
+      await waitFor('the first list given up', () => /no list of its pods within/.test(vk.log()), {
+        timeoutMs: 30_000,
+      });
+    } finally {
+      await outage;
+    }
+    await waitFor(
+      'the orphaned remote pod gone',
+      async () => (await remotePods()).every((p) => p.metadata?.name !== 'orphan'),
+      { timeoutMs: 90_000 },
+    );
+    assert.match(vk.log(), /deleting a remote pod whose local pod is gone/);
+    await vk.waitReady(60_000);
+    // The others were adopted again (created in the provider, found, not duplicated), once the
+    // controller's backoff for the creates that failed during the outage lets it retry.
+    for (const pod of (await origin.client.list<Pod>(Pods, { namespace, labelSelector: 'app=web' })).items) {
+      await running(pod.metadata?.name ?? '', 180_000);
+    }
+    assert.equal((await remotePods('app=web')).length, 2);
+  });
+
   test('credentials the remote refuses: the node NotReady with the reason', async () => {
     const kubeconfig = join(scratch, 'wrong.kubeconfig');
     writeFileSync(

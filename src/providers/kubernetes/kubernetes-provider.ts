@@ -423,6 +423,9 @@ export class KubernetesProvider implements Provider {
       options.signal,
     );
     if (!synced) {
+      // The controller adopts nothing then, and creates each API pod again (which adopts it on
+      // AlreadyExists); remote pods whose local pod went meanwhile are collected once the remote answers.
+      void this.#informer.synced.then(() => this.#collectOrphans());
       throw new Error(
         `${describeRemoteError(new Error(`no list of its pods within ${SYNC_WAIT_MS / 1000} s`), this.#remote.connection.server, this.#config.kubeconfigPath)}`,
       );
@@ -433,6 +436,50 @@ export class KubernetesProvider implements Provider {
       if (pod) pods.push(pod);
     }
     return pods;
+  }
+
+  /**
+   * Deletes the remote pods whose local pod is gone (or is another pod of the same name): what the
+   * controller does at start with getPods, for a start when the remote did not answer in time.
+   */
+  async #collectOrphans(): Promise<void> {
+    const signal = this.#stop.signal;
+    for (const remote of [...this.#byLocalKey.values()]) {
+      const origin = originOf(remote);
+      if (!origin || remote.metadata?.deletionTimestamp || signal.aborted) continue;
+      try {
+        const local = await this.#origin.get(Pods, { namespace: origin.namespace, name: origin.name }, signal);
+        if (local.metadata?.uid === origin.uid) continue;
+      } catch (error) {
+        if (!isNotFound(error)) {
+          this.#logger.warn(
+            { pod: `${origin.namespace}/${origin.name}`, err: errorMessage(error) },
+            'could not check a remote pod against the origin',
+          );
+          continue;
+        }
+      }
+      this.#logger.info(
+        { pod: `${origin.namespace}/${origin.name}`, remote: `${remote.metadata?.namespace}/${remote.metadata?.name}` },
+        'deleting a remote pod whose local pod is gone',
+      );
+      await this.#remote
+        .delete(
+          Pods,
+          { namespace: remote.metadata?.namespace ?? '', name: remote.metadata?.name ?? '' },
+          {
+            gracePeriodSeconds: remote.spec?.terminationGracePeriodSeconds ?? 30,
+            preconditions: { uid: remote.metadata?.uid ?? '' },
+            signal,
+            answer: 'metadata',
+          },
+        )
+        .catch((error: unknown) => {
+          if (!isNotFound(error) && !signal.aborted) {
+            this.#logger.warn({ err: errorMessage(error) }, 'could not delete an orphaned remote pod');
+          }
+        });
+    }
   }
 
   notifyPods(callback: (pod: Pod) => void): void {
