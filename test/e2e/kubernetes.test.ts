@@ -303,6 +303,38 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     }
   });
 
+  test('kubectl debug: the ephemeral container runs in the remote pod, its status and logs come back', async () => {
+    await running('tools');
+    const debug = await kubectl([
+      'debug',
+      'tools',
+      `--image=${busybox}`,
+      '--image-pull-policy=Never',
+      '-c',
+      'dbg',
+      '--target=main',
+      '--',
+      'sh',
+      '-c',
+      'echo from-debug; sleep 30',
+    ]);
+    assert.equal(debug.code, 0, debug.stderr);
+    const status = await waitFor('the ephemeral container started', async () => {
+      const pod = await origin.client.get<Pod>(Pods, { namespace, name: 'tools' });
+      const dbg = pod.status?.ephemeralContainerStatuses?.find((c) => c.name === 'dbg');
+      return dbg?.state?.running || dbg?.state?.terminated ? dbg : undefined;
+    });
+    assert.notEqual(status.state?.terminated?.reason, 'EphemeralContainersNotSupported');
+    const [twin] = await remotePods();
+    const remoteTools = (await remotePods()).find((p) => p.metadata?.name === 'tools') ?? twin;
+    assert.ok(remoteTools?.spec?.ephemeralContainers?.some((c) => c.name === 'dbg'));
+    const logs = await waitFor('the ephemeral container’s log', async () => {
+      const result = await kubectl(['logs', 'tools', '-c', 'dbg']);
+      return result.stdout.includes('from-debug') ? result.stdout : undefined;
+    });
+    assert.equal(logs, 'from-debug\n');
+  });
+
   test('kubectl exec -it under a terminal, with a resize', async (t) => {
     if (!(await hasTmux())) {
       t.skip('tmux is not installed');
