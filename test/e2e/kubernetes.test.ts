@@ -325,8 +325,7 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
       return dbg?.state?.running || dbg?.state?.terminated ? dbg : undefined;
     });
     assert.notEqual(status.state?.terminated?.reason, 'EphemeralContainersNotSupported');
-    const [twin] = await remotePods();
-    const remoteTools = (await remotePods()).find((p) => p.metadata?.name === 'tools') ?? twin;
+    const remoteTools = (await remotePods()).find((p) => p.metadata?.name === 'tools');
     assert.ok(remoteTools?.spec?.ephemeralContainers?.some((c) => c.name === 'dbg'));
     const logs = await waitFor('the ephemeral container’s log', async () => {
       const result = await kubectl(['logs', 'tools', '-c', 'dbg']);
