@@ -354,8 +354,19 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
           { timeoutMs: 20_000 },
         ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
       await shows(/[#$] ?$/m);
-      await terminal.type('echo product=$((6*7)); stty size');
-      await shows(/^product=42\n\d+ 100$/m);
+      await terminal.type('echo product=$((6*7))');
+      await shows(/^product=42$/m);
+      // The first size crosses two API servers and the remote kubelet, and can land a moment after
+      // the shell's first prompt (it is sent again after 250 ms, 1 s and 3 s): ask until it has.
+      await waitFor(
+        'the terminal size in the remote shell',
+        async () => {
+          await terminal.type('stty size');
+          screen = await terminal.screen();
+          return /^\d+ 100$/m.test(screen);
+        },
+        { timeoutMs: 20_000, intervalMs: 1000 },
+      ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
       await terminal.resize(132, 43);
       await terminal.type('stty size');
       await shows(/^\d+ 132$/m);
