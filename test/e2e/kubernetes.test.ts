@@ -303,6 +303,37 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     }
   });
 
+  test('kubectl debug: the ephemeral container runs in the remote pod, its status and logs come back', async () => {
+    await running('tools');
+    const debug = await kubectl([
+      'debug',
+      'tools',
+      `--image=${busybox}`,
+      '--image-pull-policy=Never',
+      '-c',
+      'dbg',
+      '--target=main',
+      '--',
+      'sh',
+      '-c',
+      'echo from-debug; sleep 30',
+    ]);
+    assert.equal(debug.code, 0, debug.stderr);
+    const status = await waitFor('the ephemeral container started', async () => {
+      const pod = await origin.client.get<Pod>(Pods, { namespace, name: 'tools' });
+      const dbg = pod.status?.ephemeralContainerStatuses?.find((c) => c.name === 'dbg');
+      return dbg?.state?.running || dbg?.state?.terminated ? dbg : undefined;
+    });
+    assert.notEqual(status.state?.terminated?.reason, 'EphemeralContainersNotSupported');
+    const remoteTools = (await remotePods()).find((p) => p.metadata?.name === 'tools');
+    assert.ok(remoteTools?.spec?.ephemeralContainers?.some((c) => c.name === 'dbg'));
+    const logs = await waitFor('the ephemeral container’s log', async () => {
+      const result = await kubectl(['logs', 'tools', '-c', 'dbg']);
+      return result.stdout.includes('from-debug') ? result.stdout : undefined;
+    });
+    assert.equal(logs, 'from-debug\n');
+  });
+
   test('kubectl exec -it under a terminal, with a resize', async (t) => {
     if (!(await hasTmux())) {
       t.skip('tmux is not installed');
@@ -323,8 +354,19 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
           { timeoutMs: 20_000 },
         ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
       await shows(/[#$] ?$/m);
-      await terminal.type('echo product=$((6*7)); stty size');
-      await shows(/^product=42\n\d+ 100$/m);
+      await terminal.type('echo product=$((6*7))');
+      await shows(/^product=42$/m);
+      // The first size crosses two API servers and the remote kubelet, and can land a moment after
+      // the shell's first prompt (it is sent again after 250 ms, 1 s and 3 s): ask until it has.
+      await waitFor(
+        'the terminal size in the remote shell',
+        async () => {
+          await terminal.type('stty size');
+          screen = await terminal.screen();
+          return /^\d+ 100$/m.test(screen);
+        },
+        { timeoutMs: 20_000, intervalMs: 1000 },
+      ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
       await terminal.resize(132, 43);
       await terminal.type('stty size');
       await shows(/^\d+ 132$/m);

@@ -59,6 +59,7 @@ import {
   type Ownership,
   originOf,
   ownedPodsSelector,
+  remoteEphemeralContainers,
   remoteNamespaceName,
   remotePodAnnotations,
   remotePodFromPod,
@@ -333,13 +334,29 @@ export class KubernetesProvider implements Provider {
       containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })),
     };
     if (pod.spec?.activeDeadlineSeconds !== undefined) spec.activeDeadlineSeconds = pod.spec.activeDeadlineSeconds;
-    await this.#remote.patch(
-      Pods,
-      { namespace: context.remoteNamespace, name: pod.metadata?.name ?? '' },
-      { metadata: { labels, annotations }, spec },
-      'strategic',
-      { signal: options.signal, answer: 'metadata' },
-    );
+    const location = { namespace: context.remoteNamespace, name: pod.metadata?.name ?? '' };
+    await this.#remote.patch(Pods, location, { metadata: { labels, annotations }, spec }, 'strategic', {
+      signal: options.signal,
+      answer: 'metadata',
+    });
+    // `kubectl debug`: ephemeral containers only grow, and go through their own subresource.
+    const known = new Set((current.spec?.ephemeralContainers ?? []).map((c) => c.name));
+    const remoteVolumes = new Set((current.spec?.volumes ?? []).map((v) => v.name));
+    const added = remoteEphemeralContainers(pod, remoteVolumes).filter((c) => !known.has(c.name));
+    if (added.length > 0) {
+      await this.#remote.patch(
+        Pods,
+        { ...location, subresource: 'ephemeralcontainers' },
+        { spec: { ephemeralContainers: added } },
+        'strategic',
+        { signal: options.signal, answer: 'metadata' },
+      );
+    }
+  }
+
+  /** Ephemeral containers run in the remote pod, through the remote's `pods/ephemeralcontainers`. */
+  runsEphemeralContainers(): boolean {
+    return true;
   }
 
   async deletePod(pod: Pod, options: ProviderCallOptions): Promise<void> {

@@ -12,6 +12,7 @@ import {
   originOf,
   ownedPodsSelector,
   type RemotePodContext,
+  remoteEphemeralContainers,
   remoteNamespaceName,
   remotePodFromPod,
   statusAfterRemoteDeletion,
@@ -354,4 +355,34 @@ test('downward API files read the local namespace and uid from our annotations; 
   );
   assert.equal(remote.metadata?.annotations?.['virtual-kubelet.io/origin-uid'], 'uid-1');
   assert.equal(remote.metadata?.annotations?.['virtual-kubelet.io/origin-namespace'], 'shop');
+});
+
+test('ephemeral containers go to the remote without mounts of volumes it does not have; their statuses come back', () => {
+  const pod = localPod({
+    ephemeralContainers: [
+      {
+        name: 'debugger',
+        image: 'busybox',
+        targetContainerName: 'app',
+        volumeMounts: [
+          { name: 'kube-api-access-abcde', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' },
+          { name: 'data', mountPath: '/data' },
+        ],
+      },
+    ],
+  });
+  const remote = remotePodFromPod(pod, context);
+  assert.equal(remote.spec?.ephemeralContainers, undefined, 'not on create: the API refuses them there');
+  const [debuggerContainer] = remoteEphemeralContainers(pod, new Set(['data']));
+  assert.equal(debuggerContainer?.targetContainerName, 'app');
+  assert.deepEqual(debuggerContainer?.volumeMounts, [{ name: 'data', mountPath: '/data' }]);
+  const status = localStatusFromRemote({
+    status: {
+      phase: 'Running',
+      ephemeralContainerStatuses: [
+        { name: 'debugger', image: 'busybox', imageID: '', ready: false, restartCount: 0, state: { running: {} } },
+      ],
+    },
+  });
+  assert.equal(status.ephemeralContainerStatuses?.[0]?.name, 'debugger');
 });

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type {
   Container,
+  EphemeralContainer,
   NodeSelectorTerm,
   Pod,
   PodCondition,
@@ -259,6 +260,17 @@ export function remotePodFromPod(pod: Pod, context: RemotePodContext): Pod {
   };
 }
 
+/**
+ * The pod's ephemeral containers (`kubectl debug`) as the remote pod gets them: without mounts of
+ * volumes the remote pod does not have (the origin's token volumes it dropped).
+ */
+export function remoteEphemeralContainers(pod: Pod, remoteVolumes: ReadonlySet<string>): EphemeralContainer[] {
+  return (pod.spec?.ephemeralContainers ?? []).map((container) => {
+    if (!container.volumeMounts?.some((mount) => !remoteVolumes.has(mount.name))) return container;
+    return { ...container, volumeMounts: container.volumeMounts.filter((mount) => remoteVolumes.has(mount.name)) };
+  });
+}
+
 /** The local pod a remote pod stands for, from its stamps; undefined for a pod that is not one of ours. */
 export function originOf(remote: Pod): { namespace: string; name: string; uid: string } | undefined {
   const labels = remote.metadata?.labels ?? {};
@@ -294,6 +306,7 @@ export function localStatusFromRemote(remote: Pod): PodStatus {
   if (status.startTime) local.startTime = status.startTime;
   if (status.containerStatuses?.length) local.containerStatuses = status.containerStatuses;
   if (status.initContainerStatuses?.length) local.initContainerStatuses = status.initContainerStatuses;
+  if (status.ephemeralContainerStatuses?.length) local.ephemeralContainerStatuses = status.ephemeralContainerStatuses;
   return local;
 }
 

@@ -26,6 +26,8 @@ const STDERR = 2;
 const STATUS = 3;
 const RESIZE = 4;
 const CLOSE = 255;
+/** When a terminal size is sent again (see remoteCommand). */
+const RESIZE_RESENDS_MS = [250, 1000, 3000];
 
 /** What the remote said, as the error the kubelet API turns into the right answer (404, 400, 500). */
 function remoteError(statusCode: number, body: string, what: string): Error {
@@ -227,15 +229,29 @@ export class RemoteStreams {
       };
       const onAbort = () => socket.terminate();
       signal.addEventListener('abort', onAbort, { once: true });
-      sendSize = (message) => send(RESIZE, message);
+      // A size that reaches the remote before its process runs can be lost there (the e2e saw a
+      // shell with no size): each size goes again a little later, and the latest once the
+      // process first writes, unless a newer size came meanwhile.
+      const timers: NodeJS.Timeout[] = [];
+      sendSize = (message) => {
+        send(RESIZE, message);
+        for (const delay of RESIZE_RESENDS_MS) {
+          const timer = setTimeout(() => {
+            if (size === message) send(RESIZE, message);
+          }, delay);
+          timer.unref();
+          timers.push(timer);
+        }
+      };
+      socket.once('close', () => {
+        for (const timer of timers) clearTimeout(timer);
+      });
       if (size) sendSize(size);
-      // A size that reached the remote before its process ran may be lost there: the latest goes
-      // again once the process first writes.
       let resent = false;
       const resendOnce = () => {
-        if (resent || !size || !sendSize) return;
+        if (resent || !size) return;
         resent = true;
-        sendSize(size);
+        send(RESIZE, size);
       };
       io.stdin?.on('data', onStdin);
       io.stdin?.once('end', onStdinEnd);
