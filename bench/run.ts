@@ -26,6 +26,7 @@ import {
   ensureGoVirtualKubelet,
   IMPLEMENTATIONS,
   type ImplementationName,
+  NODE_CAPACITY,
   pinnedGoVersion,
   stopBenchCollector,
 } from './baselines.ts';
@@ -107,6 +108,8 @@ export function parseOptions(args: string[]): BenchOptions {
   const sizes = (values.sizes ?? (smoke ? '100' : '100,1000,10000')).split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--sizes takes positive integers, got "${s}"`);
+    if (n > Number(NODE_CAPACITY.pods))
+      throw new UsageError(`--sizes: ${n} pods is more than the node advertises (${NODE_CAPACITY.pods} pods)`);
     return n;
   });
   const cluster = values.cluster ?? (smoke ? 'shared' : 'bench');
