@@ -18,7 +18,8 @@ import { HarnessError } from '../../tools/kube/binaries.ts';
 import { dedicatedCluster, type TestCluster } from '../../tools/kube/testing.ts';
 import { ApiClient } from '../api.ts';
 import { adopt, type ImplementationName, NODE_CAPACITY, stopChild } from '../baselines.ts';
-import { type Percentiles, percentiles } from '../measurement.ts';
+import { percentiles } from '../measurement.ts';
+import { type DirectRun, directComparisonExtra, directRate } from './direct-comparison.ts';
 import {
   benchPod,
   CREATE_CONCURRENCY,
@@ -31,20 +32,12 @@ import {
   pool,
   type RawRun,
   type RunResult,
-  round,
   type ScenarioContext,
   timeoutNotes,
   withRun,
 } from './harness.ts';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
-
-interface DirectRun {
-  done: boolean;
-  running: number;
-  seconds: number;
-  latency: Percentiles;
-}
 
 /** The same pods straight into the remote cluster, until Running and Ready; then deleted and gone. */
 async function runDirect(
@@ -123,10 +116,10 @@ export async function runKubernetes(
         await tracker.until(() => tracker.gone.size >= size, performance.now() + context.timeoutMs);
         const after = await runDirect(remote, remoteAdmin, names, context.timeoutMs);
         describe('direct (after)', after);
-        const directRate = (before.running / before.seconds + after.running / after.seconds) / 2;
+        const direct = directRate(before, after);
         const ourRate = tracker.running.size / seconds;
         log(
-          `kubernetes ${size}: ours ${ourRate.toFixed(1)} pods/s, direct ${directRate.toFixed(1)} pods/s (mean): ${(ourRate / directRate).toFixed(2)}×`,
+          `kubernetes ${size}: ours ${ourRate.toFixed(1)} pods/s, direct ${direct.toFixed(1)} pods/s (mean): ${(ourRate / direct).toFixed(2)}×`,
         );
         return [
           goalResult({
@@ -143,17 +136,12 @@ export async function runKubernetes(
             latency,
             latencyLabel: 'create sent in the origin → Running and Ready there, seen by watch',
             cost,
-            extra: {
-              directBeforeSeconds: round(before.seconds, 2),
-              directBeforeP50Ms: round(before.latency.p50, 1),
-              directBeforeP99Ms: round(before.latency.p99, 1),
-              directAfterSeconds: round(after.seconds, 2),
-              directAfterP50Ms: round(after.latency.p50, 1),
-              directAfterP99Ms: round(after.latency.p99, 1),
-              directPodsPerSecond: round(directRate, 2),
-              directLatency: 'create sent in the remote → Running and Ready there (watch)',
-              oursOverDirectRate: round(ourRate / directRate, 2),
-            },
+            extra: directComparisonExtra(
+              before,
+              after,
+              ourRate,
+              'create sent in the remote → Running and Ready there (watch)',
+            ),
             notes: [
               ...timeoutNotes(context, completed && before.done && after.done),
               'direct: the same pods created straight in the remote cluster (32 in flight), once before and once after ours; the rate compared is their mean',

@@ -19,7 +19,8 @@ import { VirtualKubeletProcess } from '../../test/e2e/support/virtual-kubelet.ts
 import { HarnessError } from '../../tools/kube/binaries.ts';
 import { type NomadCluster, startNomadCluster } from '../../tools/nomad/cluster.ts';
 import { adopt, type ImplementationName, stopChild } from '../baselines.ts';
-import { type Percentiles, percentiles } from '../measurement.ts';
+import { percentiles } from '../measurement.ts';
+import { type DirectRun, directComparisonExtra, directRate } from './direct-comparison.ts';
 import {
   CREATE_CONCURRENCY,
   createPod,
@@ -30,7 +31,6 @@ import {
   pool,
   type RawRun,
   type RunResult,
-  round,
   type ScenarioContext,
   timeoutNotes,
   withRun,
@@ -59,13 +59,6 @@ function benchNomadPod(name: string, namespace: string, nodeName: string, image:
       ],
     },
   } as Pod;
-}
-
-interface DirectRun {
-  done: boolean;
-  running: number;
-  seconds: number;
-  latency: Percentiles;
 }
 
 /** The same jobs straight to Nomad: register 32 in flight, until every allocation runs; then stopped and purged. */
@@ -203,10 +196,10 @@ export async function runNomad(
         await waitForStopped(nomad, `k8s.${namespace}.`, context.timeoutMs);
         after = await runDirect(nomad, client, names, 'direct-2.', context.timeoutMs);
         describe('direct (after)', after);
-        const directRate = (before.running / before.seconds + after.running / after.seconds) / 2;
+        const direct = directRate(before, after);
         const ourRate = tracker.running.size / seconds;
         log(
-          `nomad ${size}: ours ${ourRate.toFixed(2)} pods/s, direct ${directRate.toFixed(2)} pods/s (mean): ${(ourRate / directRate).toFixed(2)}×`,
+          `nomad ${size}: ours ${ourRate.toFixed(2)} pods/s, direct ${direct.toFixed(2)} pods/s (mean): ${(ourRate / direct).toFixed(2)}×`,
         );
         return [
           goalResult({
@@ -223,17 +216,12 @@ export async function runNomad(
             latency,
             latencyLabel: 'create sent → Running and Ready seen by watch',
             cost,
-            extra: {
-              directBeforeSeconds: round(before.seconds, 2),
-              directBeforeP50Ms: round(before.latency.p50, 1),
-              directBeforeP99Ms: round(before.latency.p99, 1),
-              directAfterSeconds: round(after.seconds, 2),
-              directAfterP50Ms: round(after.latency.p50, 1),
-              directAfterP99Ms: round(after.latency.p99, 1),
-              directPodsPerSecond: round(directRate, 2),
-              directLatency: 'job register sent → allocation running (Nomad event stream)',
-              oursOverDirectRate: round(ourRate / directRate, 2),
-            },
+            extra: directComparisonExtra(
+              before,
+              after,
+              ourRate,
+              'job register sent → allocation running (Nomad event stream)',
+            ),
             notes: [
               ...timeoutNotes(context, completed && before.done && after.done),
               'direct: the same pods as mapped by the provider, registered straight to Nomad (32 in flight), once before and once after ours; the rate compared is their mean',
