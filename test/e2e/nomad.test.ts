@@ -15,7 +15,7 @@ import { startMetricsServer } from '../../tools/kube/metrics-server.ts';
 import { type TestCluster, testCluster, waitFor } from '../../tools/kube/testing.ts';
 import { type NomadCluster, startNomadCluster } from '../../tools/nomad/cluster.ts';
 import { nomadSkipReason } from '../../tools/nomad/testing.ts';
-import { hasTmux, Terminal } from './support/terminal.ts';
+import { checkShellUnderTerminal, hasTmux } from './support/terminal.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
@@ -222,37 +222,7 @@ describe('nomad provider', { skip: nomadSkipReason() }, () => {
     await running('tools');
     if (await hasTmux()) {
       const command = `${cluster.info.kubectl} --kubeconfig ${cluster.info.kubeconfig} -n ${namespace} exec -it tools -- sh`;
-      const terminal = await Terminal.start(command, 100, 30);
-      try {
-        let screen = '';
-        const shows = (pattern: RegExp) =>
-          waitFor(
-            `${pattern} on the terminal`,
-            async () => {
-              screen = await terminal.screen();
-              return pattern.test(screen);
-            },
-            { timeoutMs: 20_000 },
-          ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
-        await shows(/[#$] ?$/m);
-        await terminal.type('echo product=$((6*7)); stty size');
-        await shows(/^product=42\n\d+ 100$/m);
-        await terminal.resize(132, 43);
-        // Nomad applies a resize (an engine call) and stdin (a pipe) on separate paths, so a
-        // command typed at once may still see the old size: ask again until the new one shows.
-        await waitFor(
-          'the new terminal size in the exec',
-          async () => {
-            screen = await terminal.screen();
-            if (/^\d+ 132$/m.test(screen)) return true;
-            await terminal.type('stty size');
-            return false;
-          },
-          { timeoutMs: 20_000, intervalMs: 1500 },
-        ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
-      } finally {
-        await terminal.close();
-      }
+      await checkShellUnderTerminal(command);
     } else {
       t.diagnostic('tmux is not installed: exec -it not tried');
     }

@@ -23,7 +23,7 @@ import { startRegistry, type TestRegistry } from '../../tools/podman/registry.ts
 import { type PodmanService, startPodmanService } from '../../tools/podman/service.ts';
 import { podmanSkipReason } from '../../tools/podman/testing.ts';
 import { assertUsageError, runCli } from './support/cli-run.ts';
-import { hasTmux, Terminal } from './support/terminal.ts';
+import { checkShellUnderTerminal, hasTmux, Terminal } from './support/terminal.ts';
 import { VirtualKubeletProcess } from './support/virtual-kubelet.ts';
 
 const Deployments = resourceType<Deployment>('apps', 'v1', 'deployments', 'Deployment', true);
@@ -213,27 +213,7 @@ describe('podman provider', { skip: podmanSkipReason() }, () => {
     await running('tools');
     if (await hasTmux()) {
       const command = `${cluster.info.kubectl} --kubeconfig ${cluster.info.kubeconfig} -n ${namespace} exec -it tools -- sh`;
-      const terminal = await Terminal.start(command, 100, 30);
-      try {
-        let screen = '';
-        const shows = (pattern: RegExp) =>
-          waitFor(
-            `${pattern} on the terminal`,
-            async () => {
-              screen = await terminal.screen();
-              return pattern.test(screen);
-            },
-            { timeoutMs: 20_000 },
-          ).catch((error: Error) => assert.fail(`${error.message}; the screen:\n${screen}`));
-        await shows(/[#$] ?$/m);
-        await terminal.type('echo product=$((6*7)); stty size');
-        await shows(/^product=42\n\d+ 100$/m);
-        await terminal.resize(132, 43);
-        await terminal.type('stty size');
-        await shows(/^\d+ 132$/m);
-      } finally {
-        await terminal.close();
-      }
+      await checkShellUnderTerminal(command);
     } else {
       t.diagnostic('tmux is not installed: exec -it not tried');
     }
