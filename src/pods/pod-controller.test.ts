@@ -278,6 +278,30 @@ test('with restartPolicy Never a pod the provider refuses fails at the threshold
   assert.equal(calls(h.mock, 'createPod', 'job'), 2);
 });
 
+test('a pod started by an earlier run is not failed when the provider cannot take it: it may still run there', async (t) => {
+  const h = await start({ controller: { failureThreshold: 2, retryBaseDelayMs: 5 } });
+  t.after(() => h.stop());
+  // What a restart finds while the backend is down: the API shows the pod Running, the provider
+  // (which could not list its pods at start) does not have it, and creating it fails.
+  const started: Pod = {
+    ...pod('job', { restartPolicy: 'Never', annotations: { [CREATE_ERROR_ANNOTATION]: 'backend unreachable' } }),
+    status: {
+      phase: 'Running',
+      containerStatuses: [
+        { name: 'main', image: 'nginx', imageID: '', ready: true, restartCount: 0, state: { running: {} } },
+      ],
+    },
+  };
+  await h.api.create(Pods, started);
+  await until(() => calls(h.mock, 'createPod', 'job') >= 4, 'createPod retried past the threshold');
+  assert.equal(apiPod(h.api, 'job')?.status?.phase, 'Running');
+  assert.notEqual(apiPod(h.api, 'job')?.status?.reason, 'ProviderFailed');
+  assert.ok(
+    h.events.filter((e) => e.pod === 'job' && e.reason === 'ProviderCreateFailed').length >= 4,
+    'each failure is still an event',
+  );
+});
+
 test('a graceful delete waits for the provider; one that never finishes leaves the API after the grace period and the slack', async (t) => {
   const clock = new ManualClock(Date.now());
   const api = new FakeKubeApi();

@@ -37,6 +37,7 @@ import {
   isTerminalPhase,
   providerFailedStatus,
   type StatusContext,
+  wasStarted,
 } from './pod-status.ts';
 import { callProvider, DEFAULT_PROVIDER_TIMEOUT_MS } from './provider-call.ts';
 import { PodStatusManager } from './status-manager.ts';
@@ -489,6 +490,12 @@ export class PodController {
    * Records a provider failure: an event every time, and once failures reach the threshold (at
    * once for invalid input) a status that says so — Failed for restartPolicy Never, otherwise
    * Pending with reason ProviderFailed. The key keeps being retried with growing backoff.
+   *
+   * A pod the API shows as started was created by an earlier run: when the provider cannot take
+   * it now (its backend is down, so the start could not adopt it) it most likely still runs
+   * there, and a synthetic status — Failed, for restartPolicy Never — would end a pod that is
+   * alive and let its controller start a second copy. Only the backend's refusal of the pod
+   * itself (invalid input) is reported then.
    */
   #providerFailed(key: string, apiPod: Pod, record: PodRecord, reason: string, error: unknown): void {
     const message = errorMessage(error);
@@ -498,7 +505,8 @@ export class PodController {
     record.retryNotBefore = this.#clock.now() + this.#queue.backoff(failures);
     const threshold = this.#options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
     this.#logger.warn({ pod: key, err: message, failures }, `provider call failed (${reason})`);
-    if (record.provider !== 'absent' || (failures < threshold && !isInvalidInput(error))) return;
+    if (record.provider !== 'absent') return;
+    if (!isInvalidInput(error) && (failures < threshold || wasStarted(apiPod))) return;
     record.syntheticStatus = providerFailedStatus(apiPod, message, this.#statusContext());
     this.#status.enqueue(key);
   }

@@ -36,6 +36,17 @@ export function isTerminalPhase(phase: string | undefined): boolean {
 }
 
 /**
+ * True when the pod's API status shows it was started (by this process or an earlier one): phase
+ * Running, or a container that runs or has run.
+ */
+export function wasStarted(pod: Pod): boolean {
+  const status = pod.status;
+  if (status?.phase === 'Running') return true;
+  const containers = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])];
+  return containers.some((c) => c.state?.running || c.state?.terminated || c.lastState?.terminated);
+}
+
+/**
  * True when the provider reports the pod finished: a terminal phase, or every container it
  * reports terminated. Used to decide that a deleted pod may leave the API.
  */
