@@ -430,6 +430,33 @@ test('a missing ConfigMap holds the pod in CreateContainerConfigError until it a
   assert.deepEqual(env, [{ name: 'MODE', value: 'fast' }]);
 });
 
+test('a provider that resolves environments itself gets the pod’s env as the API has it, and no config wait', async (t) => {
+  const received: Pod[] = [];
+  const h = await start({
+    provider: (mock) => {
+      const create = mock.createPod.bind(mock);
+      return Object.assign(mock, {
+        resolvesEnvironment: () => true,
+        createPod: (p: Pod, o: ProviderCallOptions) => {
+          received.push(p);
+          return create(p, o);
+        },
+      });
+    },
+  });
+  t.after(() => h.stop());
+  const referring = pod('referring');
+  const env = [{ name: 'MODE', valueFrom: { secretKeyRef: { name: 'not-yet', key: 'mode' } } }];
+  const envFrom = [{ configMapRef: { name: 'absent-too' } }];
+  referring.spec = { ...referring.spec, containers: [{ name: 'app', image: 'app:1', env, envFrom }] };
+  await h.api.create(Pods, referring);
+  await until(() => isRunning(h.api, 'referring'), 'Running without the Secret');
+  assert.equal(received.length, 1);
+  const container = received[0]?.spec?.containers[0];
+  assert.deepEqual(container?.env, env);
+  assert.deepEqual(container?.envFrom, envFrom);
+});
+
 test('an ephemeral container the provider cannot run is reported terminated, with one Warning event', async (t) => {
   const h = await start();
   t.after(() => h.stop());

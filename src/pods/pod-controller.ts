@@ -86,7 +86,7 @@ export interface PodControllerOptions {
   retryQps?: number;
   /** A pod stuck terminating in the provider is removed from the API this long after its grace period. Default 30 s. */
   terminationSlackMs?: number;
-  /** Do not resolve environment variables (the provider does it). */
+  /** Do not resolve environment variables (the provider does it); also when the provider's `resolvesEnvironment()` says so. */
   skipEnvironmentResolution?: boolean;
   queueMetrics?: WorkQueueMetrics;
   /** Time for backoff gates, termination deadlines and queue delays. Default the real one. */
@@ -116,6 +116,8 @@ export class PodController {
   readonly #tombstones = new Map<string, Pod>();
   /** Why ephemeral containers cannot run here; undefined when the provider runs them. */
   readonly #ephemeralUnsupported: string | undefined;
+  /** The provider resolves environments itself: pods reach it as the API has them. */
+  readonly #skipEnvironmentResolution: boolean;
   #resolveReady: () => void = () => {};
   /** Resolves once the pod cache is filled and startup reconciliation is done. */
   readonly ready: Promise<void>;
@@ -142,6 +144,8 @@ export class PodController {
     this.#ephemeralUnsupported = provider.runsEphemeralContainers?.()
       ? undefined
       : 'the provider of this virtual kubelet cannot run ephemeral containers';
+    this.#skipEnvironmentResolution =
+      options.skipEnvironmentResolution === true || provider.resolvesEnvironment?.() === true;
     this.#records = new PodRecords(options.resources);
     this.#informer = new Informer<Pod>({
       client: options.client,
@@ -398,7 +402,7 @@ export class PodController {
     record: PodRecord,
     podIPs?: string[],
   ): Promise<EnvironmentResolution | undefined> {
-    if (this.#options.skipEnvironmentResolution) return undefined;
+    if (this.#skipEnvironmentResolution) return undefined;
     const namespace = apiPod.metadata?.namespace ?? '';
     const resources = this.#options.resources;
     const kinds = referencedKinds(apiPod);

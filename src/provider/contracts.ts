@@ -223,6 +223,18 @@ export interface EphemeralContainerProvider {
 }
 
 /**
+ * Optional: the provider resolves environment variables itself. When it answers true, the
+ * controller hands it pods with `env` and `envFrom` as the API has them (references to ConfigMaps,
+ * Secrets and the downward API, `$(VAR)` unexpanded, no service-link variables), and reports no
+ * CreateContainerConfigError for a missing ConfigMap or Secret: the provider does all of that.
+ * For a backend that is itself a kubelet (another cluster), so Secret values stay references.
+ */
+export interface EnvironmentResolver {
+  /** Whether this provider wants pods with their environment unresolved. Asked once, at start. */
+  resolvesEnvironment(): boolean;
+}
+
+/**
  * Optional: called once when the virtual kubelet stops, after the controllers have stopped calling
  * the provider. End background work (watches, polls, timers) and flush what must survive a restart;
  * the pods themselves keep running. The process waits a bounded time for it (a few seconds), so do
@@ -245,6 +257,7 @@ export type Provider = PodLifecycleHandler &
   Partial<PortForwardProvider> &
   Partial<StatsProvider> &
   Partial<EphemeralContainerProvider> &
+  Partial<EnvironmentResolver> &
   Partial<ClosableProvider>;
 
 /** A NodeProvider that is always healthy and never changes the node: for providers without node-level state. */

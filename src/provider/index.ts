@@ -9,6 +9,7 @@
  * - log helpers that answer every `kubectl logs` option alike (`logs.ts`);
  * - pod facts (`podKey`, `gracePeriodSeconds`) and Kubernetes time formats;
  * - the downward API, for providers that write `downwardAPI` and `projected` volumes;
+ * - the service-link variables a pod sees, for providers that resolve environments themselves;
  * - the ConfigMap/Secret/Service cache and the event recorder a provider is handed.
  */
 
@@ -18,6 +19,7 @@ export type { CachedKind, ResourceCache, ResourceChangeListener } from '../kube/
 export { kubeTime, microTime } from '../kube/time.ts';
 export { type DownwardValues, formatMap, resolveFieldRef } from '../kubelet/env/field-ref.ts';
 export { type ResourceOwner, resolveResourceFieldRef } from '../kubelet/env/resource-field-ref.ts';
+export { podServiceEnvironment, type ServiceEnvironment } from '../kubelet/env/service-links.ts';
 export { ConfigSection, readConfigFile } from './config-file.ts';
 export {
   type AttachIO,
@@ -26,6 +28,7 @@ export {
   type ContainerExecProvider,
   type ContainerLogOptions,
   type ContainerLogsProvider,
+  type EnvironmentResolver,
   type EphemeralContainerProvider,
   isNodeProvider,
   isPodNotifier,

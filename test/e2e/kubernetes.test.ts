@@ -401,18 +401,30 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     }
   });
 
-  test('a ConfigMap and a Secret as volumes and env: copied to the remote, updates reach the remote files; downward API files are the local pod’s', async () => {
+  test('a ConfigMap and Secrets as volumes, env and envFrom: copied to the remote, no Secret value in the remote pod, updates reach the remote files; downward API files and env are the local pod’s', async () => {
     await origin.client.create(ConfigMaps, { metadata: { name: 'settings', namespace }, data: { greeting: 'hello' } });
     await origin.client.create(Secrets, {
       metadata: { name: 'creds', namespace },
       stringData: { password: 'first' },
+    } as Secret);
+    // Used by env only: its copy exists for the env's sake.
+    const apiToken = 'tok-9Qz7xW';
+    await origin.client.create(Secrets, {
+      metadata: { name: 'env-only', namespace },
+      stringData: { token: apiToken },
     } as Secret);
     await origin.client.create(Pods, {
       metadata: { name: 'reader', namespace },
       spec: podSpec(
         [
           container('main', 'sleep 3600', {
-            env: [{ name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'settings', key: 'greeting' } } }],
+            env: [
+              { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'settings', key: 'greeting' } } },
+              { name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'env-only', key: 'token' } } },
+              { name: 'ABSENT', valueFrom: { secretKeyRef: { name: 'no-such-secret', key: 'k', optional: true } } },
+              { name: 'MY_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            ],
+            envFrom: [{ secretRef: { name: 'env-only' }, prefix: 'BULK_' }],
             volumeMounts: [
               { name: 'settings', mountPath: '/etc/settings' },
               { name: 'creds', mountPath: '/etc/creds' },
@@ -451,6 +463,26 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
     assert.equal(await read('/etc/podinfo/uid'), reader.metadata?.uid);
     assert.equal(await read('/etc/podinfo/name'), 'reader');
     assert.equal((await kubectl(['exec', 'reader', '--', 'sh', '-c', 'echo $GREETING'])).stdout, 'hello\n');
+    // The Secret's value reaches the container's environment through the remote copy…
+    const environment = (await kubectl(['exec', 'reader', '--', 'env'])).stdout.split('\n');
+    assert.ok(environment.includes(`API_TOKEN=${apiToken}`), environment.join(' '));
+    assert.ok(environment.includes(`BULK_token=${apiToken}`), environment.join(' '));
+    assert.ok(environment.includes(`MY_NAMESPACE=${namespace}`), 'the local namespace, not the mapped one');
+    assert.ok(!environment.some((line) => line.startsWith('ABSENT=')), 'an optional missing Secret is skipped');
+    // … and is nowhere in the remote pod, which names the copy instead.
+    const remoteReader = await remote.client.get<Pod>(Pods, { namespace: remoteNamespace, name: 'reader' });
+    const remoteSpec = JSON.stringify(remoteReader);
+    assert.ok(!remoteSpec.includes(apiToken), 'no Secret value in the remote pod');
+    assert.ok(!remoteSpec.includes(Buffer.from(apiToken).toString('base64')), 'no encoded Secret value either');
+    const remoteEnv = remoteReader.spec?.containers[0]?.env ?? [];
+    assert.deepEqual(remoteEnv.find((v) => v.name === 'API_TOKEN')?.valueFrom?.secretKeyRef, {
+      name: 'env-only',
+      key: 'token',
+    });
+    assert.deepEqual(remoteReader.spec?.containers[0]?.envFrom, [{ secretRef: { name: 'env-only' }, prefix: 'BULK_' }]);
+    const envCopy = await remote.client.get<Secret>(Secrets, { namespace: remoteNamespace, name: 'env-only' });
+    assert.equal(Buffer.from(envCopy.data?.token ?? '', 'base64').toString(), apiToken);
+    assert.equal(envCopy.metadata?.labels?.['virtual-kubelet.io/origin-node'], vk.nodeName);
 
     await origin.client.patch(ConfigMaps, { namespace, name: 'settings' }, { data: { greeting: 'changed' } }, 'merge');
     await origin.client.patch(Secrets, { namespace, name: 'creds' }, { stringData: { password: 'second' } }, 'merge');
@@ -476,6 +508,10 @@ describe('kubernetes provider', { skip: podmanSkipReason() }, () => {
           () => false,
         ),
         remote.client.get(Secrets, { namespace: remoteNamespace, name: 'creds' }).then(
+          () => true,
+          () => false,
+        ),
+        remote.client.get(Secrets, { namespace: remoteNamespace, name: 'env-only' }).then(
           () => true,
           () => false,
         ),

@@ -44,6 +44,7 @@ export const createKubernetesProvider: ProviderFactory = async (context) => {
     logger,
     resources: context.resources,
     origin: context.client,
+    hostIPs: context.internalIP ? [context.internalIP] : [],
     ...(remoteNodes ? { remoteNodes } : {}),
   });
   context.signal.addEventListener('abort', () => void provider.close(), { once: true });

@@ -46,6 +46,7 @@ import type { KubernetesConfig } from './config.ts';
 import { OriginTokens, tokenSecretVolume } from './origin-token.ts';
 import { ObjectReflector } from './reflected-objects.ts';
 import { type NodeSize, remoteNodeSize } from './remote-capacity.ts';
+import { withOriginEnvironment } from './remote-env.ts';
 import { type CpuTotals, type PodMetrics, summaryFromPodMetrics } from './remote-metrics.ts';
 import {
   LABEL_MANAGED_BY,
@@ -85,6 +86,8 @@ export interface KubernetesProviderOptions {
   origin: KubeClient;
   /** Nodes read by the factory, to size the node before the first ping. */
   remoteNodes?: Node[];
+  /** The virtual node's IPs (its InternalIP): `status.hostIP` of the local pods, so of their env. */
+  hostIPs?: readonly string[];
 }
 
 /** A remote refusal the pod can never get past by retrying: invalid, denied by admission, over quota. */
@@ -121,6 +124,8 @@ export class KubernetesProvider implements Provider {
   readonly #stop = new AbortController();
   readonly #informer: Informer<Pod>;
   readonly #reflector: ObjectReflector;
+  readonly #resources: ResourceCache;
+  readonly #hostIPs: readonly string[];
   readonly #tokens: OriginTokens;
   readonly #origin: KubeClient;
   /** Adopted pods whose tokens are being taken over (a restart), so each is fetched once. */
@@ -151,6 +156,8 @@ export class KubernetesProvider implements Provider {
     this.#logger = options.logger;
     this.#nodeLabels = { 'kubernetes.io/hostname': options.nodeName, ...options.config.nodeLabels };
     this.#remoteNodes = options.remoteNodes ?? [];
+    this.#resources = options.resources;
+    this.#hostIPs = options.hostIPs ?? [];
     this.#reflector = new ObjectReflector({
       remote: options.remote,
       resources: options.resources,
@@ -213,6 +220,28 @@ export class KubernetesProvider implements Provider {
     };
   }
 
+  /**
+   * Pods come unresolved (see remote-env.ts): the remote pod's env names the remote copies of
+   * ConfigMaps and Secrets instead of carrying their values.
+   */
+  resolvesEnvironment(): boolean {
+    return true;
+  }
+
+  /** The pod with its environment as the remote pod gets it, once the origin's Services are synced. */
+  async #withOriginEnvironment(pod: Pod): Promise<Pod> {
+    const namespace = pod.metadata?.namespace ?? 'default';
+    await Promise.all([
+      this.#resources.ready('Service', 'default'),
+      ...(pod.spec?.enableServiceLinks === false ? [] : [this.#resources.ready('Service', namespace)]),
+    ]);
+    return withOriginEnvironment(pod, {
+      sources: this.#resources,
+      nodeName: this.#owner.nodeName,
+      hostIPs: this.#hostIPs,
+    });
+  }
+
   /** Whether a remote pod carries this node's owner labels. */
   #owns(remote: Pod): boolean {
     const labels = remote.metadata?.labels ?? {};
@@ -241,7 +270,10 @@ export class KubernetesProvider implements Provider {
           });
         });
         const replacedVolumes = Object.fromEntries(tokens.map((plan) => [plan.volumeName, tokenSecretVolume(plan)]));
-        const remotePod = remotePodFromPod(pod, { ...this.#context(pod), replacedVolumes });
+        const remotePod = remotePodFromPod(await this.#withOriginEnvironment(pod), {
+          ...this.#context(pod),
+          replacedVolumes,
+        });
         await this.#remote.create(Pods, remotePod, { signal: options.signal });
         this.#logger.debug({ pod: key, remote: where }, 'created the remote pod');
         return;
@@ -342,7 +374,11 @@ export class KubernetesProvider implements Provider {
     // `kubectl debug`: ephemeral containers only grow, and go through their own subresource.
     const known = new Set((current.spec?.ephemeralContainers ?? []).map((c) => c.name));
     const remoteVolumes = new Set((current.spec?.volumes ?? []).map((v) => v.name));
-    const added = remoteEphemeralContainers(pod, remoteVolumes).filter((c) => !known.has(c.name));
+    if (!pod.spec?.ephemeralContainers?.some((c) => !known.has(c.name))) return;
+    // A debug container may read ConfigMaps and Secrets the pod did not use before.
+    await this.#reflector.ensure(pod, key, context.remoteNamespace, options.signal);
+    const translated = await this.#withOriginEnvironment(pod);
+    const added = remoteEphemeralContainers(translated, remoteVolumes).filter((c) => !known.has(c.name));
     if (added.length > 0) {
       await this.#remote.patch(
         Pods,

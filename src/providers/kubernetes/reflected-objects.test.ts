@@ -33,6 +33,35 @@ test('a pod depends on the ConfigMaps and Secrets of its volumes, projections an
   ]);
 });
 
+test('a pod depends on what its containers’ env and envFrom name, init and ephemeral ones included', () => {
+  const dependencies = podDependencies({
+    spec: {
+      initContainers: [{ name: 'init', envFrom: [{ configMapRef: { name: 'boot' } }] }],
+      containers: [
+        {
+          name: 'app',
+          envFrom: [{ secretRef: { name: 'bulk', optional: true } }],
+          env: [
+            { name: 'A', valueFrom: { configMapKeyRef: { name: 'settings', key: 'a' } } },
+            { name: 'B', valueFrom: { secretKeyRef: { name: 'creds', key: 'b' } } },
+            { name: 'C', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'D', value: 'plain' },
+          ],
+        },
+      ],
+      ephemeralContainers: [
+        { name: 'debug', env: [{ name: 'E', valueFrom: { secretKeyRef: { name: 'creds', key: 'e' } } }] },
+      ],
+    },
+  });
+  assert.deepEqual(dependencies, [
+    { kind: 'ConfigMap', name: 'boot' },
+    { kind: 'Secret', name: 'bulk' },
+    { kind: 'ConfigMap', name: 'settings' },
+    { kind: 'Secret', name: 'creds' },
+  ]);
+});
+
 test('the remote copy has the data and type, our stamps, and none of the origin’s metadata', () => {
   const copy = remoteCopy(
     'Secret',

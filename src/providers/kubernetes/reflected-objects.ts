@@ -1,12 +1,14 @@
 /**
- * The ConfigMaps and Secrets a pod's volumes and image pull secrets name, copied into the remote
+ * The ConfigMaps and Secrets a pod's volumes, environment (`env[].valueFrom`, `envFrom`) and image
+ * pull secrets name, copied into the remote
  * namespace and kept in sync: created before the remote pod, updated when the origin's object
  * changes (the remote kubelet then refreshes the volume, as a kubelet does), deleted when no pod
  * of this node needs them any more.
  *
  * Only objects we created are ever updated or deleted (they carry this node's owner labels); a
- * remote object of the same name that is not ours is left alone, and the pod uses it. Environment
- * variables need nothing here: the controller hands the provider pods with `env` resolved.
+ * remote object of the same name that is not ours is left alone, and the pod uses it. The remote
+ * pod's `env` and `envFrom` keep naming these objects (remote-env.ts), so their values are read by
+ * the remote kubelet from the copies and never written into the remote pod's spec.
  */
 import type { ConfigMap, Pod, Secret } from 'kubernetes-types/core/v1.js';
 import type { Logger } from 'pino';
@@ -36,7 +38,11 @@ export interface Dependency {
   name: string;
 }
 
-/** The ConfigMaps and Secrets a pod's volumes (plain and projected) and image pull secrets name. */
+/**
+ * The ConfigMaps and Secrets a pod's volumes (plain and projected), its containers' environment
+ * (init, regular and ephemeral: `configMapKeyRef`, `secretKeyRef`, `envFrom`) and its image pull
+ * secrets name. Optional references are included: the copy is written when the object exists.
+ */
 export function podDependencies(pod: Pod): Dependency[] {
   const found = new Map<string, Dependency>();
   const add = (kind: ReflectedKind, name: string | undefined) => {
@@ -48,6 +54,21 @@ export function podDependencies(pod: Pod): Dependency[] {
     for (const source of volume.projected?.sources ?? []) {
       add('ConfigMap', source.configMap?.name);
       add('Secret', source.secret?.name);
+    }
+  }
+  const spec = pod.spec;
+  for (const container of [
+    ...(spec?.initContainers ?? []),
+    ...(spec?.containers ?? []),
+    ...(spec?.ephemeralContainers ?? []),
+  ]) {
+    for (const source of container.envFrom ?? []) {
+      add('ConfigMap', source.configMapRef?.name);
+      add('Secret', source.secretRef?.name);
+    }
+    for (const variable of container.env ?? []) {
+      add('ConfigMap', variable.valueFrom?.configMapKeyRef?.name);
+      add('Secret', variable.valueFrom?.secretKeyRef?.name);
     }
   }
   for (const reference of pod.spec?.imagePullSecrets ?? []) add('Secret', reference.name);

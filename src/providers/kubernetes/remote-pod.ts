@@ -2,8 +2,8 @@
  * A local pod as the remote cluster gets it, and the remote pod's status as the local pod shows
  * it: pure functions, so the rules are tested without clusters.
  *
- * What the remote pod keeps: the containers (environment already resolved by the controller,
- * `$(VAR)` expanded, `envFrom` folded in), volumes, security context, restart policy, grace period,
+ * What the remote pod keeps: the containers (their environment as remote-env.ts makes it: references
+ * to the remote copies of ConfigMaps and Secrets, origin values for the downward API), volumes, security context, restart policy, grace period,
  * tolerations, affinity that does not name this virtual node, and the pod's own labels and
  * annotations. What it loses, because it belongs to the origin cluster: `nodeName` (the remote
  * scheduler places the pod), the scheduling terms that selected this virtual node, the origin's
@@ -238,7 +238,7 @@ export function remotePodFromPod(pod: Pod, context: RemotePodContext): Pod {
     ...schedulingWithoutOriginNode(spec, context.nodeLabels),
     // The remote's own account would be mounted otherwise: its token means nothing to the pod's clients.
     automountServiceAccountToken: false,
-    // Service-link variables were resolved from the origin's Services; the remote's would be wrong.
+    // Service-link variables are the origin's (remote-env.ts puts them in env); the remote's would be wrong.
     enableServiceLinks: false,
     containers: containers.map((container) => withoutMounts(container, tokenVolumes)),
   };
