@@ -189,8 +189,10 @@ export class ClientBackend implements PodmanBackend {
     options: { signal: AbortSignal; onResize?: (resize: (width: number, height: number) => void) => void },
   ): Promise<number> {
     // The first size usually comes before the session exists: it goes with the start request.
-    // Podman resizes a session only while its process runs, so a later size that arrives
-    // between the session's creation and its process running is tried again a few times.
+    // Podman resizes a session only while its process runs, and a loaded machine may take
+    // seconds from the start request to a running process, so a size that arrives in between
+    // is tried again, with backoff, until it is taken or the session ends; and the latest size
+    // is sent once more when the process first writes (by then it runs).
     let size: { h: number; w: number } | undefined;
     let session: string | undefined;
     let ended = false;
@@ -198,7 +200,8 @@ export class ClientBackend implements PodmanBackend {
       const wanted = size;
       if (!session || !wanted || ended || options.signal.aborted) return;
       this.#client.execResize(session, wanted).catch(() => {
-        if (attempt < 20 && size === wanted) setTimeout(() => resize(attempt + 1), 100).unref();
+        const delay = Math.min(50 * 2 ** attempt, 1000);
+        if (size === wanted) setTimeout(() => resize(attempt + 1), delay).unref();
       });
     };
     options.onResize?.((width, height) => {
@@ -210,7 +213,12 @@ export class ClientBackend implements PodmanBackend {
       .exec(id, {
         cmd: command,
         tty: io.tty,
-        io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr },
+        io: {
+          stdin: io.stdin,
+          stdout: io.stdout,
+          stderr: io.stderr,
+          ...(io.tty ? { onFirstOutput: () => resize(0) } : {}),
+        },
         ...(io.tty && sent ? { size: sent } : {}),
         signal: options.signal,
         onCreated: (execId) => {

@@ -26,6 +26,8 @@ export interface StreamIO {
   tty: boolean;
   /** Aborting closes the connection; the promise rejects with the abort reason. */
   signal?: AbortSignal | undefined;
+  /** Called once, when the process first writes: by then it runs (Podman resizes only a running session). */
+  onFirstOutput?: (() => void) | undefined;
 }
 
 /**
@@ -66,8 +68,13 @@ export function pumpHijacked(
       finish(error);
     };
 
+    let wrote = false;
     const deliver = (chunk: Buffer) => {
       for (const frame of decoder.push(chunk)) {
+        if (!wrote && frame.payload.length > 0) {
+          wrote = true;
+          io.onFirstOutput?.();
+        }
         const target = frame.stream === 'stderr' ? io.stderr : frame.stream === 'stdout' ? io.stdout : undefined;
         if (!target || target.destroyed) continue;
         if (!target.write(frame.payload)) {
