@@ -15,6 +15,7 @@ import { discard, HttpTransport, readText, type TransportResponse } from './http
 import type { ClusterConnection } from './kubeconfig.ts';
 import { type KubeList, type KubeObject, type ObjectLocation, type ResourceType, resourcePath } from './resources.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { watchLines } from './watch-lines.ts';
 
 /** Published on `virtual-kubelet:kube:request` when a request completes (for metrics and tracing). */
 export interface RequestCompletedMessage {
@@ -498,32 +499,8 @@ export class KubeClient {
     if (response.statusCode >= 300) {
       throw apiError(response.statusCode, await readText(response.body), `watch ${path}`);
     }
-    let pending = '';
     try {
-      for await (const chunk of response.body) {
-        pending += (chunk as Buffer).toString('utf8');
-        let newline = pending.indexOf('\n');
-        if (newline < 0) continue;
-        let start = 0;
-        while (newline >= 0) {
-          const line = pending.slice(start, newline);
-          start = newline + 1;
-          newline = pending.indexOf('\n', start);
-          if (line.length === 0) continue;
-          const event = JSON.parse(line) as { type: string; object: unknown };
-          if (event.type === 'ERROR') {
-            const status = event.object as KubeStatus;
-            throw new KubeApiError(
-              status.code ?? 500,
-              status.reason ?? 'Unknown',
-              status.message ?? 'watch error',
-              status,
-            );
-          }
-          yield event as WatchEvent<T>;
-        }
-        pending = pending.slice(start);
-      }
+      for await (const line of watchLines(response.body)) yield watchEvent<T>(line);
     } catch (error) {
       if (options.signal?.aborted) return;
       throw error;
@@ -532,6 +509,16 @@ export class KubeClient {
       response.body.destroy();
     }
   }
+}
+
+/** One line of a watch stream; an ERROR event is thrown as the API error it carries. */
+function watchEvent<T extends KubeObject>(line: string): WatchEvent<T> {
+  const event = JSON.parse(line) as { type: string; object: unknown };
+  if (event.type === 'ERROR') {
+    const status = event.object as KubeStatus;
+    throw new KubeApiError(status.code ?? 500, status.reason ?? 'Unknown', status.message ?? 'watch error', status);
+  }
+  return event as WatchEvent<T>;
 }
 
 function apiError(statusCode: number, text: string, what: string): KubeApiError {
