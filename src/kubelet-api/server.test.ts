@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { after, before, test } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { createCertificateAuthority, issueCertificate } from '../tls/x509.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { KubeletServer } from './server.ts';
@@ -10,6 +11,8 @@ const ca = createCertificateAuthority('test-client-ca');
 const client = issueCertificate(ca, { subject: { commonName: 'admin' }, extendedKeyUsage: ['clientAuth'] });
 let server: KubeletServer;
 let port: number;
+/** What both the API's pods (`/pods`) and the provider's (`/runningpods/`) are. */
+let pods: Pod[] = [];
 
 before(async () => {
   server = new KubeletServer({
@@ -20,10 +23,10 @@ before(async () => {
       deletePod: async () => {},
       getPod: async () => undefined,
       getPodStatus: async () => undefined,
-      getPods: async () => [],
+      getPods: async () => pods,
     },
     getPod: () => undefined,
-    listPods: () => [],
+    listPods: () => pods,
     keyPair: selfSignedKeyPair('n', ['127.0.0.1']),
     clientCA: Buffer.from(ca.certificate),
     authenticator: new Authenticator({}),
@@ -105,4 +108,22 @@ test('an authenticated caller learns which paths exist', async () => {
   assert.deepEqual(await get('//healthz', true), { status: 200, body: 'ok' });
   assert.equal(await upgrade('/debug/pprof/', true), 404);
   assert.equal(await upgrade('/exec/ns/pod/c?command=ls', true), 404);
+});
+
+test('/pods and /runningpods/ are whole PodLists, however many pods (written a few at a time)', async () => {
+  for (const count of [0, 1, 3000]) {
+    pods = Array.from({ length: count }, (_, i) => ({
+      metadata: { namespace: 'ns', name: `pod-${i}`, labels: { app: 'ünïcødé', index: String(i) } },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    }));
+    for (const path of ['/pods', '/runningpods/']) {
+      const answer = await get(path, true);
+      assert.equal(answer.status, 200, path);
+      const list = JSON.parse(answer.body) as { kind: string; apiVersion: string; items: Pod[] };
+      assert.equal(list.kind, 'PodList');
+      assert.equal(list.apiVersion, 'v1');
+      assert.deepEqual(list.items, pods, `${path} with ${count} pods`);
+    }
+  }
+  pods = [];
 });
