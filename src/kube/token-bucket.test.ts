@@ -25,8 +25,10 @@ test('waiters are served in order, and an aborted waiter is rejected at once wit
     () => order.push(-1),
   );
   const third = bucket.take().then(() => order.push(3));
+  assert.equal(bucket.waiting, 3);
   controller.abort();
   await aborted;
+  assert.equal(bucket.waiting, 2, 'one gave up: the gauge no longer counts it');
   await Promise.all([first, third]);
   assert.deepEqual(order, [-1, 1, 3]);
   assert.equal(bucket.waiting, 0);
@@ -61,4 +63,19 @@ test('setRate: a lower rate spends what was saved and slows the waiters already 
   const unlimited = new TokenBucket(0, 1);
   unlimited.setRate(10);
   assert.equal(unlimited.unlimited, true);
+});
+
+test('waiters that gave up are not counted while they wait to be skipped, and do not hold up the rest', async () => {
+  const bucket = new TokenBucket(20, 1);
+  assert.equal(bucket.tryTake(), true);
+  const controller = new AbortController();
+  const gaveUp = Array.from({ length: 100 }, () => bucket.take(controller.signal).catch(() => 'aborted'));
+  controller.abort();
+  assert.deepEqual(new Set(await Promise.all(gaveUp)), new Set(['aborted']));
+  assert.equal(bucket.waiting, 0);
+  const started = performance.now();
+  await bucket.take();
+  // One token at 20/s: about 50 ms, not 100 tokens' worth (5 s).
+  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+  assert.equal(bucket.waiting, 0);
 });

@@ -12,6 +12,8 @@ export class TokenBucket {
   #last: number;
   #waiters: ({ resolve: () => void; settled: boolean } | undefined)[] = [];
   #head = 0;
+  /** Waiters whose signal aborted and that are still in the queue (skipped when reached). */
+  #abandoned = 0;
   #timer: NodeJS.Timeout | undefined;
 
   /** `qps <= 0` (or Infinity) means unlimited. */
@@ -47,9 +49,9 @@ export class TokenBucket {
     return this.#qps === Number.POSITIVE_INFINITY;
   }
 
-  /** Requests waiting for a token. */
+  /** Requests waiting for a token (not those that gave up). */
   get waiting(): number {
-    return this.#waiters.length - this.#head;
+    return this.#waiters.length - this.#head - this.#abandoned;
   }
 
   #refill(now: number): void {
@@ -87,6 +89,7 @@ export class TokenBucket {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         waiter.settled = true;
+        this.#abandoned++;
         reject(signal?.reason);
       };
       const waiter = {
@@ -118,7 +121,11 @@ export class TokenBucket {
       const waiter = this.#waiters[this.#head];
       this.#waiters[this.#head] = undefined;
       this.#head++;
-      if (!waiter || waiter.settled) continue;
+      if (!waiter) continue;
+      if (waiter.settled) {
+        this.#abandoned--;
+        continue;
+      }
       waiter.settled = true;
       this.#tokens -= 1;
       waiter.resolve();
