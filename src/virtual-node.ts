@@ -30,7 +30,7 @@ import {
 import { ServingCertificateRotation } from './kubelet-api/serving-certificate-rotation.ts';
 import { silentLogger } from './log.ts';
 import { NodeController } from './node/node-controller.ts';
-import { nodeTemplate } from './node/node-template.ts';
+import { DEFAULT_KUBELET_PORT, nodeTemplate } from './node/node-template.ts';
 import { PodController } from './pods/pod-controller.ts';
 import { isNodeProvider, type Provider } from './provider/contracts.ts';
 import type { ProviderContext, ProviderFactory } from './provider/factory.ts';
@@ -380,7 +380,7 @@ export class VirtualNode {
         nodeName: o.nodeName,
         operatingSystem,
         internalIP,
-        daemonPort: o.kubeletPort ?? 10250,
+        daemonPort: o.kubeletPort ?? DEFAULT_KUBELET_PORT,
         configPath: o.providerConfigPath,
         clusterDomain: o.clusterDomain ?? 'cluster.local',
         client: this.client,
@@ -399,7 +399,7 @@ export class VirtualNode {
       provider: providerName,
       operatingSystem,
       internalIP,
-      kubeletPort: o.kubeletPort ?? 10250,
+      kubeletPort: o.kubeletPort ?? DEFAULT_KUBELET_PORT,
       ...(o.kubeletVersion ? { kubeletVersion: o.kubeletVersion } : {}),
       ...(o.taint !== undefined ? { taint: o.taint } : {}),
       ...(o.labels ? { labels: o.labels } : {}),
@@ -512,7 +512,7 @@ export class VirtualNode {
     const server = this.#kubeletServer;
     try {
       if (server && !stop.aborted) {
-        const port = await server.listen(o.kubeletPort ?? 10250, (o.kubeletApi || undefined)?.address);
+        const port = await server.listen(o.kubeletPort ?? DEFAULT_KUBELET_PORT, (o.kubeletApi || undefined)?.address);
         this.logger.info(`kubelet API on port ${port}`);
       }
       const running: Promise<void>[] = [

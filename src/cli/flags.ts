@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_BURST, DEFAULT_QPS } from '../kube/client.ts';
+import { DEFAULT_KUBELET_PORT } from '../node/node-template.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
 import { parseTraceFlags, type TracingConfig } from './trace-flags.ts';
 
@@ -377,7 +378,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     };
   }
 
-  const portText = env.KUBELET_PORT || '10250';
+  const portText = env.KUBELET_PORT || String(DEFAULT_KUBELET_PORT);
   const kubeletPort = Number(portText);
   if (!/^\d+$/.test(portText) || kubeletPort < 1 || kubeletPort > 65535) {
     throw new ConfigError(`KUBELET_PORT must be a port number (1-65535), got "${portText}"`);
@@ -505,7 +506,7 @@ export function usage(): string {
   lines.push(
     '',
     'Environment:',
-    '  KUBELET_PORT                 port of the kubelet API (default 10250)',
+    `  KUBELET_PORT                 port of the kubelet API (default ${DEFAULT_KUBELET_PORT})`,
     '  VKUBELET_POD_IP              the node InternalIP the API server connects to',
     '  APISERVER_CERT_LOCATION      serving certificate of the kubelet API (with APISERVER_KEY_LOCATION)',
     '  APISERVER_KEY_LOCATION       its private key',

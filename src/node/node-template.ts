@@ -4,6 +4,9 @@
  */
 import type { Node, NodeCondition, Taint } from 'kubernetes-types/core/v1.js';
 
+/** The kubelet API's port unless `KUBELET_PORT` says otherwise; published in `status.daemonEndpoints`. */
+export const DEFAULT_KUBELET_PORT = 10250;
+
 /** `virtual-kubelet.io/provider`: the taint key the Go implementation uses. */
 export const DEFAULT_TAINT_KEY = 'virtual-kubelet.io/provider';
 
@@ -105,7 +108,7 @@ export function nodeTemplate(options: NodeTemplateOptions): Node {
     spec: taints.length > 0 ? { taints } : {},
     status: {
       addresses,
-      daemonEndpoints: { kubeletEndpoint: { Port: options.kubeletPort ?? 10250 } },
+      daemonEndpoints: { kubeletEndpoint: { Port: options.kubeletPort ?? DEFAULT_KUBELET_PORT } },
       nodeInfo: {
         architecture,
         operatingSystem,
