@@ -71,6 +71,9 @@ export interface MockCall {
 /** The parts of a container the mock keeps: enough to report status and for tests to inspect the environment. */
 type SlimContainer = Pick<Container, 'name' | 'image' | 'command' | 'args' | 'env'>;
 
+/** How many of the latest calls the mock keeps in memory. */
+const MAX_KEPT_CALLS = 10_000;
+
 function slimContainers(containers: Container[] | undefined): SlimContainer[] {
   return (containers ?? []).map((c) => {
     const slim: SlimContainer = { name: c.name };
@@ -195,7 +198,11 @@ export class MockProvider
   #notify: (pod: Pod) => void = () => {};
   /** The journal behind `stateFile`, when one is configured. */
   readonly #state: MockStateFile | undefined;
-  /** Every call, in order. */
+  /**
+   * The latest calls, in order (at most {@link MAX_KEPT_CALLS}; `counts` has the totals and the
+   * `callLog` file every call). Kept for tests: a long run must not grow with them (a 30-minute
+   * soak makes some 35 000, a few MB that the benchmark's RSS growth counted).
+   */
   readonly calls: MockCall[] = [];
   /** Calls per method. */
   readonly counts: Record<MockCall['method'], number> = {
@@ -233,7 +240,7 @@ export class MockProvider
       ...(detail !== undefined ? { detail } : {}),
     };
     this.calls.push(call);
-    if (this.calls.length > 100_000) this.calls.splice(0, 50_000);
+    if (this.calls.length > MAX_KEPT_CALLS) this.calls.splice(0, this.calls.length - MAX_KEPT_CALLS / 2);
     if (this.#options.config.callLog) appendFileSync(this.#options.config.callLog, `${JSON.stringify(call)}\n`);
   }
 
