@@ -4,9 +4,18 @@
  * rejects `Date#toISOString()`'s three.
  */
 
+/** The second last formatted by {@link kubeTime}, and its text: most calls in a burst fall in the same second. */
+let formattedSecond = Number.NaN;
+let formattedText = '';
+
 /** `2026-11-25T18:33:22Z`: for conditions, start times, timestamps. */
 export function kubeTime(date: Date = new Date()): string {
-  return `${date.toISOString().slice(0, 19)}Z`;
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== formattedSecond) {
+    formattedText = `${date.toISOString().slice(0, 19)}Z`; // throws for an invalid date, as before
+    formattedSecond = second;
+  }
+  return formattedText;
 }
 
 /** `2026-11-25T18:33:22.123000Z`: for MicroTime fields. */
