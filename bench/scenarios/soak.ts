@@ -98,6 +98,17 @@ export async function runSoak(
     const startRss = start?.rssBytes ?? 0;
     const endRss = end?.rssBytes ?? 0;
     const growth = startRss > 0 ? ((endRss - startRss) / startRss) * 100 : 0;
+    // One reading against one is at the mercy of where the garbage collector is (this process's
+    // RSS moves by 20 MiB within a minute): the medians of the first and the last window of the
+    // soak say the same more steadily. The window is 5 minutes, or a sixth of a shorter soak.
+    const windowMs = Math.min(300_000, (soakSeconds * 1000) / 6);
+    const startAt = start?.atMs ?? 0;
+    const endAt = end?.atMs ?? 0;
+    const rssIn = (from: number, to: number) =>
+      frame.sampler.samples.filter((r) => r.atMs >= from && r.atMs <= to).map((r) => r.rssBytes);
+    const firstMedian = percentiles(rssIn(startAt, startAt + windowMs)).p50;
+    const lastMedian = percentiles(rssIn(endAt - 30_000 - windowMs, endAt - 30_000)).p50;
+    const medianGrowth = firstMedian > 0 ? ((lastMedian - firstMedian) / firstMedian) * 100 : 0;
     log(
       `soak ${implementation}: RSS ${(startRss / 2 ** 20).toFixed(0)} → ${(endRss / 2 ** 20).toFixed(0)} MiB (${growth.toFixed(1)} %) over ${soakSeconds.toFixed(0)} s`,
     );
@@ -118,13 +129,16 @@ export async function runSoak(
             rssStartMiB: round(startRss / 2 ** 20, 1),
             rssEndMiB: round(endRss / 2 ** 20, 1),
             rssGrowthPercent: round(growth, 1),
+            rssMedianFirstMiB: round(firstMedian / 2 ** 20, 1),
+            rssMedianLastMiB: round(lastMedian / 2 ** 20, 1),
+            rssMedianGrowthPercent: round(medianGrowth, 1),
             fillSeconds: round(fillSeconds, 1),
             fillP99Ms: ms(fill.p99),
             annotationPatches: patches,
             replacements,
           },
           notes: [
-            `held ${size} pods for ${round(soakSeconds / 60, 1)} min; each second 10 annotation patches (→ provider updatePod) and 2 pod replacements (graceful delete + create); RSS read 30 s after the fill and 30 s after the churn`,
+            `held ${size} pods for ${round(soakSeconds / 60, 1)} min; each second 10 annotation patches (→ provider updatePod) and 2 pod replacements (graceful delete + create); RSS read 30 s after the fill and 30 s after the churn; the medians of the soak's first and last ${round(windowMs / 60_000, 1)} minutes beside`,
           ],
         },
         raw: {
