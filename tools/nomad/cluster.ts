@@ -266,6 +266,30 @@ export class NomadCluster {
     for (const client of this.clients) {
       await removeNomadContainers(client.podman);
       await client.podman.close();
+      killLeftConmons(client.podman.store.runDir);
+    }
+  }
+}
+
+/**
+ * Ends the `conmon` processes still running for a store once its containers are gone: those of
+ * exec sessions (Nomad's docker driver starts them through Podman's compat API) outlive their
+ * container and would stay behind with no child (seen after full test runs).
+ */
+function killLeftConmons(runDir: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!(argv[0] ?? '').endsWith('conmon') || !argv.some((arg) => arg.startsWith(`${runDir}/`))) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone meanwhile
     }
   }
 }
