@@ -231,19 +231,16 @@ export class Informer<T extends KubeObject> {
     const stallTimeout = this.#options.stallTimeoutMs ?? 180_000;
     const watchController = new AbortController();
     let stalled = false;
-    let stallTimer: NodeJS.Timeout | undefined;
-    const armStallTimer = () => {
-      if (stallTimer) clearTimeout(stallTimer);
-      stallTimer = setTimeout(() => {
-        stalled = true;
-        watchController.abort(new Error('watch stalled'));
-      }, stallTimeout);
-      stallTimer.unref();
-    };
+    // One timer, restarted by each event: `refresh()` moves it in place, where a clear and a new
+    // timer per event cost a timer-list removal and insertion thousands of times a second.
+    const stallTimer = setTimeout(() => {
+      stalled = true;
+      watchController.abort(new Error('watch stalled'));
+    }, stallTimeout);
+    stallTimer.unref();
     const onAbort = () => watchController.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     let delivered = false;
-    armStallTimer();
     try {
       const events = this.#options.client.watch(this.#options.type, {
         namespace: this.#options.namespace,
@@ -255,7 +252,7 @@ export class Informer<T extends KubeObject> {
         signal: watchController.signal,
       } as WatchOptions);
       for await (const event of events) {
-        armStallTimer();
+        stallTimer.refresh();
         delivered = true;
         this.#apply(event);
       }
@@ -273,7 +270,7 @@ export class Informer<T extends KubeObject> {
       }
       throw error;
     } finally {
-      if (stallTimer) clearTimeout(stallTimer);
+      clearTimeout(stallTimer);
       signal.removeEventListener('abort', onAbort);
       watchController.abort();
     }
