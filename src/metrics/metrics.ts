@@ -5,80 +5,73 @@
  * provider call latency and errors.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type RequestCompletedMessage, requestChannel } from '../kube/client.ts';
 import type { WorkQueue, WorkQueueMetrics } from '../kube/work-queue.ts';
 import type { Provider } from '../provider/contracts.ts';
+import { type CounterSeries, type HistogramSeries, LabelledCounter, LabelledHistogram } from './labelled-series.ts';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class VirtualKubeletMetrics {
   readonly registry = new Registry();
-  readonly #queueAdds = new Counter({
+  readonly #queueAdds = new LabelledCounter({
     name: 'workqueue_adds_total',
     help: 'Keys added to a work queue',
     labelNames: ['name'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #queueRetries = new Counter({
+  readonly #queueRetries = new LabelledCounter({
     name: 'workqueue_retries_total',
     help: 'Keys retried after a failure',
     labelNames: ['name'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #queueWait = new Histogram({
+  readonly #queueWait = new LabelledHistogram({
     name: 'workqueue_queue_duration_seconds',
     help: 'Seconds a key waits in the queue before a worker takes it',
     labelNames: ['name'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #queueWork = new Histogram({
+  readonly #queueWork = new LabelledHistogram({
     name: 'workqueue_work_duration_seconds',
     help: 'Seconds a worker spends syncing one key',
     labelNames: ['name'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #apiRequests = new Counter({
+  readonly #apiRequests = new LabelledCounter({
     name: 'rest_client_requests_total',
     help: 'Kubernetes API requests by verb, resource and HTTP code (0: no response)',
     labelNames: ['verb', 'resource', 'code'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #apiLatency = new Histogram({
+  readonly #apiLatency = new LabelledHistogram({
     name: 'rest_client_request_duration_seconds',
     help: 'Kubernetes API request latency by verb',
     labelNames: ['verb', 'resource'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #providerLatency = new Histogram({
+  readonly #providerLatency = new LabelledHistogram({
     name: 'virtual_kubelet_provider_call_duration_seconds',
     help: 'Provider call latency by method',
     labelNames: ['method'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly #providerErrors = new Counter({
+  readonly #providerErrors = new LabelledCounter({
     name: 'virtual_kubelet_provider_call_errors_total',
     help: 'Provider calls that failed, by method',
     labelNames: ['method'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  /**
-   * The labelled series, looked up once per label set: prom-client hashes the labels object on
-   * every `inc`/`observe`, a measurable cost at thousands of requests a second.
-   */
-  readonly #requestSeries = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  /** The series of each request kind, found by one string key instead of a labels object. */
+  readonly #requestSeries = new Map<string, { count: CounterSeries; latency: HistogramSeries }>();
   readonly #queueSeries = new Map<
     string,
-    {
-      adds: { inc(): void };
-      retries: { inc(): void };
-      wait: { observe(v: number): void };
-      work: { observe(v: number): void };
-    }
+    { adds: CounterSeries; retries: CounterSeries; wait: HistogramSeries; work: HistogramSeries }
   >();
   readonly #onRequest = (message: unknown) => {
     const m = message as RequestCompletedMessage;
@@ -87,8 +80,8 @@ export class VirtualKubeletMetrics {
     if (!series) {
       const resource = m.subresource ? `${m.resource}/${m.subresource}` : m.resource;
       series = {
-        count: this.#apiRequests.labels({ verb: m.verb, resource, code: String(m.code) }),
-        latency: this.#apiLatency.labels({ verb: m.verb, resource }),
+        count: this.#apiRequests.series({ verb: m.verb, resource, code: String(m.code) }),
+        latency: this.#apiLatency.series({ verb: m.verb, resource }),
       };
       this.#requestSeries.set(key, series);
     }
@@ -100,10 +93,10 @@ export class VirtualKubeletMetrics {
     let series = this.#queueSeries.get(name);
     if (!series) {
       series = {
-        adds: this.#queueAdds.labels({ name }),
-        retries: this.#queueRetries.labels({ name }),
-        wait: this.#queueWait.labels({ name }),
-        work: this.#queueWork.labels({ name }),
+        adds: this.#queueAdds.series({ name }),
+        retries: this.#queueRetries.series({ name }),
+        wait: this.#queueWait.series({ name }),
+        work: this.#queueWork.series({ name }),
       };
       this.#queueSeries.set(name, series);
     }
@@ -156,29 +149,30 @@ export class VirtualKubeletMetrics {
   instrument<P extends Provider>(provider: P): P {
     const latency = this.#providerLatency;
     const errors = this.#providerErrors;
-    const providerSeries = new Map<string, ReturnType<typeof latency.labels>>();
+    const providerSeries = new Map<string, { latency: HistogramSeries; errors: CounterSeries }>();
     return new Proxy(provider, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
         if (typeof value !== 'function' || typeof property !== 'string') return value;
         const method = property;
         return function instrumented(this: unknown, ...args: unknown[]) {
+          const started = performance.now();
           const result = (value as (...a: unknown[]) => unknown).apply(target, args);
           if (!(result instanceof Promise)) return result;
           let series = providerSeries.get(method);
           if (!series) {
-            series = latency.labels({ method });
+            series = { latency: latency.series({ method }), errors: errors.series({ method }) };
             providerSeries.set(method, series);
           }
-          const end = series.startTimer();
+          const { latency: seconds, errors: failures } = series;
           return result.then(
             (v) => {
-              end();
+              seconds.observe((performance.now() - started) / 1000);
               return v;
             },
             (error: unknown) => {
-              end();
-              errors.inc({ method });
+              seconds.observe((performance.now() - started) / 1000);
+              failures.inc();
               throw error;
             },
           );
