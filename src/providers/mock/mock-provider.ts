@@ -74,18 +74,28 @@ type SlimContainer = Pick<Container, 'name' | 'image' | 'command' | 'args' | 'en
 /** How many of the latest calls the mock keeps in memory. */
 const MAX_KEPT_CALLS = 10_000;
 
+function isPlainValue(variable: EnvVar): boolean {
+  return variable.valueFrom === undefined && typeof variable.value === 'string';
+}
+
 function slimContainers(containers: Container[] | undefined): SlimContainer[] {
   return (containers ?? []).map((c) => {
     const slim: SlimContainer = { name: c.name };
     if (c.image !== undefined) slim.image = c.image;
     if (c.command) slim.command = c.command;
     if (c.args) slim.args = c.args;
-    if (c.env) slim.env = c.env.map((e: EnvVar) => ({ name: e.name, value: e.value ?? '' }));
+    // A resolved environment is plain name/value pairs, most of them the service links' frozen
+    // variables shared by every pod: kept as given instead of copied (8 objects a pod in a burst).
+    if (c.env)
+      slim.env = c.env.every(isPlainValue) ? c.env : c.env.map((e) => ({ name: e.name, value: e.value ?? '' }));
     return slim;
   });
 }
 
-/** A small copy of the pod as the provider keeps it (the controller's objects are never retained). */
+/**
+ * A small copy of the pod as the provider keeps it: its own objects, apart from the environment's
+ * name/value pairs, which nothing changes.
+ */
 function slimPod(pod: Pod, status: PodStatus): Pod {
   const m = pod.metadata ?? {};
   return {
