@@ -150,7 +150,7 @@ export class KubeEventRecorder implements EventRecorder {
           { count: previous.count, lastTimestamp: now },
           'merge',
           // The recorder's own limit (--event-qps) is the events' budget; status writes keep the client's.
-          { signal, ownBudget: true, answer: 'metadata' },
+          { signal, ownBudget: true, answer: 'resourceVersion' },
         );
         return;
       } catch (error) {
@@ -173,7 +173,7 @@ export class KubeEventRecorder implements EventRecorder {
       reportingComponent: this.#options.component,
       reportingInstance: this.#options.host,
     };
-    await this.#options.client.create(Events, event, { signal, ownBudget: true, answer: 'metadata' });
+    await this.#options.client.create(Events, event, { signal, ownBudget: true, answer: 'resourceVersion' });
     this.#sent.set(correlationKey, { namespace, name, count: 1, firstTimestamp: now, sentAt: Date.now() });
     if (this.#sent.size > MAX_CORRELATED) {
       const oldest = this.#sent.keys().next().value;

@@ -127,10 +127,10 @@ export class PodStatusManager {
         { namespace, name, subresource: 'status' },
         patch,
         'strategic',
-        { signal, answer: 'metadata' },
+        { signal, answer: 'resourceVersion' },
       );
       // A write the server found to change nothing keeps the version, and brings no watch event to wait for.
-      record.replacedVersion = written.metadata?.resourceVersion !== version ? version : undefined;
+      record.replacedVersion = written.resourceVersion !== version ? version : undefined;
     } catch (error) {
       // Gone or re-created meanwhile: the informer brings the news and the key is synced again.
       if (isNotFound(error) || isConflict(error)) return;

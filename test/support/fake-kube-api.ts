@@ -10,12 +10,15 @@
  */
 import { KubeApiError } from '../../src/errors.ts';
 import type {
+  AnswerForm,
+  CreateOptions,
   DeleteOptions,
   KubeApi,
   ListOptions,
   PatchType,
   WatchEvent,
   WatchOptions,
+  WrittenVersion,
 } from '../../src/kube/client.ts';
 import type { KubeList, KubeObject, ObjectLocation, ResourceType } from '../../src/kube/resources.ts';
 
@@ -300,11 +303,22 @@ export class FakeKubeApi implements KubeApi {
     }
   }
 
+  create<T extends KubeObject>(
+    type: ResourceType<T>,
+    object: T,
+    options: CreateOptions & { answer: 'resourceVersion' },
+  ): Promise<WrittenVersion>;
+  create<T extends KubeObject>(type: ResourceType<T>, object: T, options?: CreateOptions): Promise<T>;
   async create<T extends KubeObject>(
     type: ResourceType<T>,
     object: T,
-    options: { namespace?: string; signal?: AbortSignal } = {},
-  ): Promise<T> {
+    options: CreateOptions = {},
+  ): Promise<T | WrittenVersion> {
+    const created = await this.#create(type, object, options);
+    return options.answer === 'resourceVersion' ? { resourceVersion: created.metadata?.resourceVersion } : created;
+  }
+
+  async #create<T extends KubeObject>(type: ResourceType<T>, object: T, options: CreateOptions): Promise<T> {
     const namespace = options.namespace ?? object.metadata?.namespace;
     const name = object.metadata?.name ?? '';
     this.#record({ verb: 'create', resource: type.plural, key: this.#key(type, namespace, name), body: object });
@@ -342,6 +356,13 @@ export class FakeKubeApi implements KubeApi {
     location: ObjectLocation & { name: string },
     patch: unknown,
     patchType: PatchType,
+    options: { answer: 'resourceVersion'; signal?: AbortSignal },
+  ): Promise<WrittenVersion>;
+  patch<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    patch: unknown,
+    patchType: PatchType,
     options: { answer: 'metadata'; signal?: AbortSignal },
   ): Promise<KubeObject>;
   patch<T extends KubeObject>(
@@ -356,7 +377,18 @@ export class FakeKubeApi implements KubeApi {
     location: ObjectLocation & { name: string },
     patch: unknown,
     patchType: PatchType,
-  ): Promise<T | KubeObject> {
+    options: { answer?: AnswerForm; signal?: AbortSignal } = {},
+  ): Promise<T | KubeObject | WrittenVersion> {
+    const written = await this.#patch(type, location, patch, patchType);
+    return options.answer === 'resourceVersion' ? { resourceVersion: written.metadata?.resourceVersion } : written;
+  }
+
+  async #patch<T extends KubeObject>(
+    type: ResourceType<T>,
+    location: ObjectLocation & { name: string },
+    patch: unknown,
+    patchType: PatchType,
+  ): Promise<T> {
     const resource = location.subresource ? `${type.plural}/${location.subresource}` : type.plural;
     this.#record({ verb: 'patch', resource, key: this.#key(type, location.namespace, location.name), body: patch });
     const current = this.#existing(type, location);
