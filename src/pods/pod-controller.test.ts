@@ -251,7 +251,12 @@ test('a failing create is retried with backoff; our own status writes do not cut
   assert.equal(written?.status?.message, 'no capacity in zone a');
   assert.equal(written?.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ProviderFailed');
   // The echo of that write (and any resync) must not call the provider again before the backoff.
-  await until(() => (h.worked.get('pods') ?? 0) >= 2, 'the echo synced');
+  const version = written?.metadata?.resourceVersion;
+  await until(
+    () => h.controller.pod('default', 'broken')?.metadata?.resourceVersion === version,
+    'the echo in the cache',
+  );
+  await until(() => h.controller.queue.length === 0 && h.controller.statusQueue.length === 0, 'queues drained');
   assert.equal(calls(h.mock, 'createPod', 'broken'), 1);
   clock.advance(10_000);
   await until(() => calls(h.mock, 'createPod', 'broken') === 2, 'the retry after the backoff');

@@ -40,7 +40,7 @@ import {
   wasStarted,
 } from './pod-status.ts';
 import { callProvider, DEFAULT_PROVIDER_TIMEOUT_MS } from './provider-call.ts';
-import { PodStatusManager } from './status-manager.ts';
+import { isOwnStatusEcho, PodStatusManager } from './status-manager.ts';
 import { StatusPoller } from './status-poller.ts';
 
 /** Event reasons, the same strings the Go implementation records. */
@@ -223,7 +223,7 @@ export class PodController {
     this.#pods.notifyPods((pod) => this.#onProviderStatus(pod));
     this.#informer.addHandlers({
       onAdd: (pod) => this.#queue.add(objectKey(pod)),
-      onUpdate: (_previous, pod) => this.#onApiUpdate(pod),
+      onUpdate: (previous, pod) => this.#onApiUpdate(previous, pod),
       onDelete: (pod) => {
         const key = objectKey(pod);
         this.#tombstones.set(key, pod);
@@ -264,13 +264,14 @@ export class PodController {
   }
 
   /**
-   * An API update. The commonest one is the echo of our own status write: a live pod whose spec
-   * the provider already has needs no provider call, only a look by the status manager, so it
-   * skips the provider-bound sync queue.
+   * An API update. The commonest one is the echo of our own status write, which needs nothing at
+   * all; any other change of a live pod whose spec the provider already has needs no provider call,
+   * only a look by the status manager, so it skips the provider-bound sync queue.
    */
-  #onApiUpdate(pod: Pod): void {
+  #onApiUpdate(previous: Pod, pod: Pod): void {
     const key = objectKey(pod);
     const record = this.#records.get(key);
+    if (record && isOwnStatusEcho(previous, pod, record)) return;
     if (
       record?.provider === 'running' &&
       record.uid === pod.metadata?.uid &&

@@ -38,6 +38,13 @@ export interface PodRecord {
    * has not brought our write back, and a status computed from the cache would repeat it.
    */
   replacedVersion?: string;
+  /**
+   * The API version our last status write made, and the status it was computed from (the
+   * provider's report or the synthetic one): while the source is unchanged, an update from
+   * `replacedVersion` to `writtenVersion` is only the echo of that write (see isOwnStatusEcho).
+   */
+  writtenVersion?: string;
+  writtenFrom?: PodStatus;
   /** A status made by the controller (config error, provider failure) instead of the provider's. */
   syntheticStatus?: PodStatus;
   /**

@@ -37,6 +37,31 @@ export interface PodStatusManagerOptions {
   clock?: Clock;
 }
 
+/** What a pod's status is computed from: the controller's own status, else the provider's report. */
+function statusSource(record: PodRecord): PodStatus | undefined {
+  return record.syntheticStatus ?? record.providerStatus;
+}
+
+/**
+ * True when an API update of a live pod is exactly the echo of our last status write: from the
+ * version the write replaced to the version it made, with nothing new to write from since. Such an
+ * update changed only the status, to what we wrote, so it needs neither a sync nor a status look —
+ * at one echo a pod, that skipped a status computation, a fingerprint and a queue round a pod.
+ */
+export function isOwnStatusEcho(previous: Pod, pod: Pod, record: PodRecord): boolean {
+  const version = pod.metadata?.resourceVersion;
+  return (
+    version !== undefined &&
+    version === record.writtenVersion &&
+    previous.metadata?.resourceVersion === record.replacedVersion &&
+    record.writtenFrom !== undefined &&
+    record.writtenFrom === statusSource(record) &&
+    record.uid === pod.metadata?.uid &&
+    !pod.metadata?.deletionTimestamp &&
+    !isTerminalPhase(pod.status?.phase)
+  );
+}
+
 export class PodStatusManager {
   readonly #options: PodStatusManagerOptions;
   readonly queue: WorkQueue;
@@ -110,6 +135,7 @@ export class PodStatusManager {
 
   /** Writes the status the API should show, if it does not already. */
   async #writeStatus(apiPod: Pod, record: PodRecord, signal: AbortSignal): Promise<void> {
+    const source = statusSource(record);
     let desired: PodStatus | undefined;
     if (record.syntheticStatus) desired = record.syntheticStatus;
     else if (record.providerStatus)
@@ -130,7 +156,10 @@ export class PodStatusManager {
         { signal, answer: 'resourceVersion' },
       );
       // A write the server found to change nothing keeps the version, and brings no watch event to wait for.
-      record.replacedVersion = written.resourceVersion !== version ? version : undefined;
+      const changed = written.resourceVersion !== version;
+      record.replacedVersion = changed ? version : undefined;
+      record.writtenVersion = changed ? written.resourceVersion : undefined;
+      record.writtenFrom = changed ? source : undefined;
     } catch (error) {
       // Gone or re-created meanwhile: the informer brings the news and the key is synced again.
       if (isNotFound(error) || isConflict(error)) return;
